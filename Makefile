@@ -1,0 +1,33 @@
+# The two commands a new user runs: `make demo` and `make test`. Everything installs into .venv.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/groundswell demo
+
+test: install
+	scripts/with-test-postgres $(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: install
+	scripts/with-test-postgres $(BIN)/python bench/import_bench.py
+
+clean:
+	rm -rf $(VENV) groundswell-data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,37 @@
+"""The `groundswell` command: a thin Typer shell over the use-case packages."""
+
+from __future__ import annotations
+
+import typer
+
+from groundswell import __version__
+from groundswell.cli import dataset, db, demo
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="Groundswell: label tweets with a crowd, consolidate, auto-label, train and serve.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(dataset.app, name="dataset")
+app.command("demo")(demo.demo_command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"groundswell {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Settings come from GROUNDSWELL_* environment variables (see the README)."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,93 @@
+"""What every command shares: settings built once per run, the store opened (and migrated) on demand, one
+mapping from the error tree to exit codes, and Rich output."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from groundswell.errors import (
+    ConflictError,
+    GroundswellError,
+    InvalidInputError,
+    NotFoundError,
+    RejectedInputError,
+    UsageError,
+)
+from groundswell.settings import Settings
+from groundswell.store import make_engine, make_session_factory, upgrade
+
+__all__ = ["EXIT_INPUT", "EXIT_USAGE", "AppState", "console", "err_console", "handle_errors", "state"]
+
+EXIT_INPUT = 1
+EXIT_USAGE = 2
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@dataclass
+class AppState:
+    """Built lazily so `--help` and commands that need no database never touch one."""
+
+    _settings: Settings | None = None
+    _engine: Engine | None = None
+    _factory: sessionmaker[Session] | None = field(default=None)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings()
+        return self._settings
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.settings.database_url)
+        return self._engine
+
+    def store(self) -> sessionmaker[Session]:
+        """The session factory, with the schema brought up to date first (cheap when it already is)."""
+        if self._factory is None:
+            upgrade(self.engine)
+            self._factory = make_session_factory(self.engine)
+        return self._factory
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def state(ctx: typer.Context) -> AppState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+        root.call_on_close(root.obj.close)
+    return root.obj
+
+
+@contextmanager
+def handle_errors() -> Iterator[None]:
+    """Print one actionable line (plus the listed problems) and exit 1 for bad input, 2 for bad usage."""
+    try:
+        yield
+    except RejectedInputError as exc:
+        err_console.print(f"[bold red]Rejected:[/] {exc.total} problem(s); nothing was imported.")
+        for problem in exc.problems:
+            err_console.print(f"  {problem}", markup=False, highlight=False)
+        if exc.total > len(exc.problems):
+            err_console.print(f"  … and {exc.total - len(exc.problems)} more")
+        err_console.print("Fix the rows above, or pass --skip-invalid to import the good rows and get a report.")
+        raise typer.Exit(EXIT_INPUT) from exc
+    except (UsageError, NotFoundError) as exc:
+        err_console.print(f"[bold red]Error:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from exc
+    except (InvalidInputError, ConflictError, GroundswellError) as exc:
+        err_console.print(f"[bold red]Error:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_INPUT) from exc

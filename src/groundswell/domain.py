@@ -1,0 +1,73 @@
+"""Enums and frozen value objects shared by every layer.
+
+They live here, below the store and the pure core, so that a job state or a judgment looks the same to the
+database, the consolidation library and the web API without any of them importing another.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "MAX_LINE_CHARS",
+    "ItemRecord",
+    "JobState",
+    "LeaseState",
+    "WorkState",
+    "WorkerKind",
+]
+
+#: Ground Truth's per-line limit on an input manifest line, which we also apply to a tweet's text.
+MAX_LINE_CHARS = 100_000
+
+
+class JobState(enum.StrEnum):
+    """Labeling job lifecycle: draft → running ⇄ paused → completed | stopped."""
+
+    DRAFT = "draft"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
+
+
+class LeaseState(enum.StrEnum):
+    """A task lease holds one item for one worker until it is submitted, declined or expires."""
+
+    ACTIVE = "active"
+    SUBMITTED = "submitted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+
+
+class WorkerKind(enum.StrEnum):
+    """Who gave a judgment: a person, an admin, a simulated annotator, or a model voting in consolidation."""
+
+    HUMAN = "human"
+    ADMIN = "admin"
+    SIMULATED = "simulated"
+    MODEL = "model"
+
+
+class WorkState(enum.StrEnum):
+    """Background work moves queued → running → done | failed (failed work may be retried)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """One validated item ready to store: what every reader yields, whatever the input format."""
+
+    external_id: str
+    text: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    gold_label: str | None = None
+    line: int | None = None
+    #: The file the row came from, when it differs from the input named on the command line (TweetEval).
+    source: str | None = None

@@ -1,0 +1,224 @@
+"""Import one input into a dataset: validate every row, skip duplicates, write in batches, one transaction.
+
+By default a file with any invalid row is refused as a whole (the transaction rolls back, so nothing from
+it is stored), and every problem is listed by file and line. With ``skip_invalid`` the good rows are
+imported and the rejected ones are written, as they are found, to a JSON Lines report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from groundswell.domain import ItemRecord
+from groundswell.errors import InputProblem, RejectedInputError
+from groundswell.ingest.readers import Reader, ReadOptions, open_reader
+from groundswell.ingest.sources import InputFormat, detect_format
+from groundswell.store.db import transaction
+from groundswell.store.tables import Dataset, Item, utcnow
+
+__all__ = ["Duplicate", "ImportReport", "ProgressCallback", "import_dataset"]
+
+#: Called with (rows read, position, total) as the import advances; position/total are in reader.unit.
+ProgressCallback = Callable[[int, int, int | None], None]
+_SHOWN_PROBLEMS = 50
+_SHOWN_DUPLICATES = 50
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A row that repeats an item already in the dataset (same id), or repeats its text under a new id."""
+
+    line: int | None
+    external_id: str
+    first_seen: str
+    same_id: bool
+
+
+@dataclass
+class ImportReport:
+    dataset: str
+    source: str
+    format: str
+    created_dataset: bool = False
+    rows_read: int = 0
+    imported: int = 0
+    rejected: int = 0
+    duplicate_ids: int = 0
+    duplicate_texts: int = 0
+    duplicates: list[Duplicate] = field(default_factory=list)
+    problems: list[InputProblem] = field(default_factory=list)
+    report_path: str | None = None
+
+
+def import_dataset(
+    factory: sessionmaker[Session],
+    uri: str,
+    *,
+    name: str,
+    options: ReadOptions | None = None,
+    fmt: InputFormat | None = None,
+    skip_invalid: bool = False,
+    report_path: Path | None = None,
+    batch_size: int = 5000,
+    on_progress: ProgressCallback | None = None,
+) -> ImportReport:
+    """Read ``uri`` into dataset ``name`` (created if new, appended to if it exists).
+
+    Raises ``RejectedInputError`` (nothing stored) when a row is invalid and ``skip_invalid`` is off.
+    """
+    options = options or ReadOptions()
+    fmt = fmt or detect_format(uri, options.storage_options)
+    reader = open_reader(uri, fmt, options)
+    report = ImportReport(dataset=name, source=uri, format=fmt.value)
+    if fmt is InputFormat.TWEETEVAL:
+        options = ReadOptions(id_column="id", label_column="label", split=options.split)
+    rejects: _RejectWriter | None = _RejectWriter(report_path) if skip_invalid and report_path else None
+    try:
+        with transaction(factory) as session:
+            dataset = _get_or_create_dataset(session, name, options, report)
+            writer = _BatchWriter(session, dataset.id, uri, report, batch_size)
+            for row in _with_progress(reader, report, on_progress):
+                if isinstance(row, InputProblem):
+                    report.rejected += 1
+                    if len(report.problems) < _SHOWN_PROBLEMS:
+                        report.problems.append(row)
+                    if rejects is not None:
+                        rejects.write(row)
+                    continue
+                if report.rejected and not skip_invalid:
+                    continue  # keep scanning so the user sees every problem, but store nothing more
+                writer.add(row)
+            if report.rejected and not skip_invalid:
+                raise RejectedInputError(report.problems, total=report.rejected)
+            writer.flush()
+    finally:
+        if rejects is not None:
+            rejects.close()
+            report.report_path = str(report_path)
+    return report
+
+
+def _with_progress(reader: Reader, report: ImportReport, on_progress: ProgressCallback | None) -> Iterator[Any]:
+    for row in reader:
+        report.rows_read += 1
+        if on_progress is not None and report.rows_read % 1000 == 0:
+            on_progress(report.rows_read, reader.position, reader.total)
+        yield row
+    if on_progress is not None:
+        on_progress(report.rows_read, reader.position, reader.total)
+
+
+def _get_or_create_dataset(session: Session, name: str, options: ReadOptions, report: ImportReport) -> Dataset:
+    dataset = session.scalars(select(Dataset).where(Dataset.name == name)).one_or_none()
+    if dataset is None:
+        dataset = Dataset(name=name, id_column=options.id_column, label_column=options.label_column)
+        session.add(dataset)
+        session.flush()
+        report.created_dataset = True
+    return dataset
+
+
+class _BatchWriter:
+    """Collects rows and inserts them a batch at a time, checking each batch against what is stored."""
+
+    def __init__(self, session: Session, dataset_id: int, uri: str, report: ImportReport, batch_size: int):
+        self.session = session
+        self.dataset_id = dataset_id
+        self.uri = uri
+        self.report = report
+        self.batch_size = batch_size
+        self.pending: list[tuple[ItemRecord, str]] = []
+
+    def add(self, record: ItemRecord) -> None:
+        self.pending.append((record, hashlib.sha256(record.text.encode("utf-8")).hexdigest()))
+        if len(self.pending) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        stored_ids = self._stored("external_id", [r.external_id for r, _ in batch])
+        stored_hashes = self._stored("content_hash", [h for _, h in batch])
+        seen_ids: dict[str, str] = {}
+        seen_hashes: dict[str, str] = {}
+        now = utcnow()
+        rows: list[dict[str, Any]] = []
+        for record, digest in batch:
+            first = stored_ids.get(record.external_id) or seen_ids.get(record.external_id)
+            if first is not None:
+                self._duplicate(record, first, same_id=True)
+                continue
+            first_text = stored_hashes.get(digest) or seen_hashes.get(digest)
+            if first_text is not None:
+                self._duplicate(record, first_text, same_id=False)
+            source = record.source or self.uri
+            where = f"{source}:{record.line}" if record.line is not None else source
+            seen_ids[record.external_id] = where
+            seen_hashes.setdefault(digest, f"{where} (id {record.external_id})")
+            rows.append(
+                {
+                    "dataset_id": self.dataset_id,
+                    "external_id": record.external_id,
+                    "text": record.text,
+                    "content_hash": digest,
+                    "attributes": record.attributes,
+                    "gold_label": record.gold_label,
+                    "source_uri": source,
+                    "source_line": record.line,
+                    "created_at": now,
+                }
+            )
+        if rows:
+            self.session.execute(insert(Item), rows)
+            self.report.imported += len(rows)
+
+    def _stored(self, column: str, keys: list[str]) -> dict[str, str]:
+        """Which of ``keys`` the dataset already holds, with where each first came from."""
+        target = getattr(Item, column)
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), 5000):
+            chunk = sorted(set(keys[start : start + 5000]))
+            query = select(target, Item.external_id, Item.source_uri, Item.source_line).where(
+                Item.dataset_id == self.dataset_id, target.in_(chunk)
+            )
+            for key, external_id, source_uri, source_line in self.session.execute(query):
+                where = f"{source_uri}:{source_line}" if source_line is not None else str(source_uri)
+                found.setdefault(key, where if column == "external_id" else f"{where} (id {external_id})")
+        return found
+
+    def _duplicate(self, record: ItemRecord, first: str, *, same_id: bool) -> None:
+        if same_id:
+            self.report.duplicate_ids += 1
+        else:
+            self.report.duplicate_texts += 1
+        if len(self.report.duplicates) < _SHOWN_DUPLICATES:
+            self.report.duplicates.append(Duplicate(record.line, record.external_id, first, same_id))
+
+
+class _RejectWriter:
+    """Streams rejected rows to a JSON Lines report so memory stays flat however many rows are bad."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle: IO[str] = path.open("w", encoding="utf-8")
+
+    def write(self, problem: InputProblem) -> None:
+        entry = {
+            "file": problem.source,
+            "line": problem.line,
+            "field": problem.field,
+            "problem": problem.problem,
+        }
+        self.handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        self.handle.close()

@@ -1,0 +1,398 @@
+"""Readers turn one input (a manifest, a CSV/TSV or Parquet file, a TweetEval folder) into a stream of
+validated ``ItemRecord``s, or ``InputProblem``s naming file, line and field.
+
+They stream: each holds one line (or one Parquet batch) at a time, so memory does not grow with the file.
+``position``/``total`` feed the progress bar (bytes for text files, rows for Parquet).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import decimal
+import hashlib
+import json
+import math
+import posixpath
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from groundswell.domain import MAX_LINE_CHARS, ItemRecord
+from groundswell.errors import InputProblem, UsageError
+from groundswell.ingest.sources import InputFormat, fs_for, resolve_ref
+
+__all__ = ["ReadOptions", "Reader", "content_id", "open_reader"]
+
+Row = ItemRecord | InputProblem
+#: Names tried, in order, when a CSV/Parquet file is given without --text-column.
+DEFAULT_TEXT_COLUMNS = ("text", "source", "tweet", "content")
+_ID_CHARS = 200
+
+
+def content_id(text: str) -> str:
+    """The id of an item imported without one: a hash of its text, so re-importing finds it again."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    text_column: str | None = None
+    id_column: str | None = None
+    label_column: str | None = None
+    split: str | None = None
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _check_text(source: str, line: int, text: object, field_name: str) -> str | InputProblem:
+    if text is None:
+        return InputProblem(source, line, "text is missing (null)", field_name)
+    if not isinstance(text, str):
+        return InputProblem(source, line, f"text must be a string, got {type(text).__name__}", field_name)
+    if not text.strip():
+        return InputProblem(source, line, "text is empty", field_name)
+    if len(text) > MAX_LINE_CHARS:
+        return InputProblem(
+            source, line, f"text is {len(text):,} characters; the limit is {MAX_LINE_CHARS:,}", field_name
+        )
+    return text
+
+
+def _build(
+    source: str,
+    line: int,
+    text: object,
+    text_field: str,
+    attributes: dict[str, Any],
+    options: ReadOptions,
+) -> Row:
+    checked = _check_text(source, line, text, text_field)
+    if isinstance(checked, InputProblem):
+        return checked
+    external_id = content_id(checked)
+    if options.id_column is not None:
+        raw_id = attributes.get(options.id_column)
+        if raw_id is None or (isinstance(raw_id, str) and not raw_id.strip()):
+            return InputProblem(source, line, "id is missing or empty", options.id_column)
+        if isinstance(raw_id, dict | list):
+            return InputProblem(source, line, "id must be a string or number", options.id_column)
+        external_id = str(raw_id)
+        if len(external_id) > _ID_CHARS:
+            return InputProblem(source, line, f"id is longer than {_ID_CHARS} characters", options.id_column)
+    gold = None
+    if options.label_column is not None:
+        raw_label = attributes.get(options.label_column)
+        if isinstance(raw_label, dict | list):
+            return InputProblem(source, line, "gold label must be a string or number", options.label_column)
+        if raw_label is not None and str(raw_label).strip():
+            gold = str(raw_label).strip()
+    return ItemRecord(
+        external_id=external_id,
+        text=checked,
+        attributes=attributes,
+        gold_label=gold,
+        line=line,
+        source=source,
+    )
+
+
+class Reader:
+    """Base: iterate for rows; ``position`` and ``total`` report progress in ``unit``."""
+
+    unit = "bytes"
+
+    def __init__(self, uri: str, options: ReadOptions) -> None:
+        self.uri = uri
+        self.options = options
+        self.position = 0
+        self.total: int | None = None
+
+    def __iter__(self) -> Iterator[Row]:
+        raise NotImplementedError
+
+    def _lines(self, uri: str) -> Iterator[tuple[int, bytes]]:
+        """Physical lines as bytes (line ending removed), numbered from 1; advances ``position``."""
+        fs, path = fs_for(uri, self.options.storage_options)
+        with contextlib.suppress(OSError, TypeError, ValueError):  # size is only for the progress bar
+            self.total = (self.total or 0) + int(fs.size(path) or 0)
+        with fs.open(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                self.position += len(raw)
+                yield number, raw.rstrip(b"\r\n")
+
+
+def _decode(source: str, line: int, raw: bytes) -> str | InputProblem:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return InputProblem(source, line, f"bytes are not valid UTF-8 (byte {exc.start + 1} of the line)")
+
+
+class JsonLinesReader(Reader):
+    """Ground Truth input manifests: ``{"source": text}`` or ``{"source-ref": uri}`` plus pass-through keys."""
+
+    def __iter__(self) -> Iterator[Row]:
+        source = self.uri
+        for number, raw in self._lines(self.uri):
+            if not raw.strip():
+                continue
+            decoded = _decode(source, number, raw.removeprefix(b"\xef\xbb\xbf") if number == 1 else raw)
+            if isinstance(decoded, InputProblem):
+                yield decoded
+                continue
+            yield self._parse(number, decoded)
+
+    def _parse(self, number: int, line: str) -> Row:
+        source = self.uri
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            return InputProblem(source, number, f"invalid JSON: {exc.msg} (column {exc.colno})")
+        if not isinstance(obj, dict):
+            return InputProblem(source, number, f"expected a JSON object, got {type(obj).__name__}")
+        bad_key = next((key for key in obj if key.startswith("$")), None)
+        if bad_key is not None:
+            return InputProblem(source, number, "attribute names must not start with '$'", bad_key)
+        has_source, has_ref = "source" in obj, "source-ref" in obj
+        if has_source and has_ref:
+            return InputProblem(source, number, "has both 'source' and 'source-ref'; give one")
+        if not has_source and not has_ref:
+            return InputProblem(source, number, "has neither 'source' nor 'source-ref'")
+        if has_source:
+            text = obj.pop("source")
+            return _build(source, number, text, "source", obj, self.options)
+        ref = obj["source-ref"]
+        if not isinstance(ref, str) or not ref.strip():
+            return InputProblem(source, number, "source-ref must be a non-empty string", "source-ref")
+        resolved = resolve_ref(self.uri, ref)
+        text_or_problem = self._read_ref(number, resolved)
+        if isinstance(text_or_problem, InputProblem):
+            return text_or_problem
+        obj["source-ref"] = resolved
+        return _build(source, number, text_or_problem, "source-ref", obj, self.options)
+
+    def _read_ref(self, number: int, ref: str) -> str | InputProblem:
+        try:
+            fs, path = fs_for(ref, self.options.storage_options)
+            with fs.open(path, "rb") as handle:
+                data = handle.read(4 * MAX_LINE_CHARS + 1)
+        except FileNotFoundError:
+            return InputProblem(
+                self.uri, number, f"cannot read source-ref {ref!r}: no such file or object", "source-ref"
+            )
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+            return InputProblem(self.uri, number, f"cannot read source-ref {ref!r}: {reason}", "source-ref")
+        try:
+            text: str = data.decode("utf-8")
+            return text.rstrip("\r\n")
+        except UnicodeDecodeError:
+            return InputProblem(self.uri, number, f"source-ref {ref!r} is not valid UTF-8 text", "source-ref")
+
+
+class DelimitedReader(Reader):
+    """CSV or TSV with a header row; every column but the text becomes a pass-through attribute."""
+
+    def __init__(self, uri: str, options: ReadOptions, delimiter: str) -> None:
+        super().__init__(uri, options)
+        self.delimiter = delimiter
+        self._bad_lines: dict[int, InputProblem] = {}
+
+    def _text_lines(self) -> Iterator[str]:
+        for number, raw in self._lines(self.uri):
+            decoded = _decode(self.uri, number, raw.removeprefix(b"\xef\xbb\xbf") if number == 1 else raw)
+            if isinstance(decoded, InputProblem):
+                self._bad_lines[number] = decoded
+                decoded = raw.decode("utf-8", errors="replace")
+            yield decoded + "\n"
+
+    def __iter__(self) -> Iterator[Row]:
+        reader = csv.reader(self._text_lines(), delimiter=self.delimiter, strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            yield InputProblem(self.uri, 1, "file is empty; a header row is required")
+            return
+        except csv.Error as exc:
+            yield InputProblem(self.uri, 1, f"malformed header: {exc}")
+            return
+        columns = [name.strip() for name in header]
+        text_column = _pick_text_column(self.uri, columns, self.options)
+        if isinstance(text_column, InputProblem):
+            yield text_column
+            return
+        text_index = columns.index(text_column)
+        previous_end = reader.line_num
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield InputProblem(self.uri, reader.line_num, f"malformed CSV: {exc}")
+                return
+            start, previous_end = previous_end + 1, reader.line_num
+            bad = next((self._bad_lines.pop(n) for n in range(start, previous_end + 1) if n in self._bad_lines), None)
+            if bad is not None:
+                yield bad
+                continue
+            if not values or values == [""]:
+                continue
+            if len(values) != len(columns):
+                yield InputProblem(
+                    self.uri, start, f"expected {len(columns)} fields (as in the header), found {len(values)}"
+                )
+                continue
+            attributes = {
+                name: value for i, (name, value) in enumerate(zip(columns, values, strict=True)) if i != text_index
+            }
+            yield _build(self.uri, start, values[text_index], text_column, attributes, self.options)
+
+
+def _pick_text_column(uri: str, columns: list[str], options: ReadOptions) -> str | InputProblem:
+    wanted = [c for c in (options.id_column, options.label_column) if c is not None]
+    if options.text_column is not None:
+        wanted.insert(0, options.text_column)
+    missing = [c for c in wanted if c not in columns]
+    if missing:
+        return InputProblem(
+            uri,
+            1,
+            f"missing column {missing[0]!r}; the columns are {', '.join(map(repr, columns))}",
+            missing[0],
+        )
+    if options.text_column is not None:
+        return options.text_column
+    for candidate in DEFAULT_TEXT_COLUMNS:
+        if candidate in columns:
+            return candidate
+    return InputProblem(
+        uri,
+        1,
+        f"no text column: none of {', '.join(DEFAULT_TEXT_COLUMNS)} is present; pass --text-column "
+        f"(the columns are {', '.join(map(repr, columns))})",
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    """Parquet values as JSON: dates become ISO strings, decimals floats, NaN null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+class ParquetReader(Reader):
+    """Parquet read one record batch at a time; problems are reported by 1-based row number."""
+
+    unit = "rows"
+
+    def __iter__(self) -> Iterator[Row]:
+        import pyarrow.parquet as pq
+
+        fs, path = fs_for(self.uri, self.options.storage_options)
+        with fs.open(path, "rb") as handle:
+            try:
+                parquet = pq.ParquetFile(handle)
+            except Exception as exc:  # pyarrow raises its own ArrowInvalid for a file that is not Parquet
+                yield InputProblem(self.uri, None, f"not a readable Parquet file: {exc}")
+                return
+            self.total = parquet.metadata.num_rows
+            columns = list(parquet.schema_arrow.names)
+            text_column = _pick_text_column(self.uri, columns, self.options)
+            if isinstance(text_column, InputProblem):
+                yield InputProblem(self.uri, None, text_column.problem, text_column.field)
+                return
+            row = 0
+            for batch in parquet.iter_batches(batch_size=5000):
+                for record in batch.to_pylist():
+                    row += 1
+                    self.position = row
+                    text = record.pop(text_column)
+                    attributes = {str(k): _jsonable(v) for k, v in record.items()}
+                    yield _build(self.uri, row, text, text_column, attributes, self.options)
+
+
+class TweetEvalReader(Reader):
+    """TweetEval's folder layout: ``<split>_text.txt`` and ``<split>_labels.txt`` pair line by line, and
+    ``mapping.txt`` names the label indices. Items get ids ``<split>-<line>`` and a ``split`` attribute."""
+
+    SPLITS = ("train", "val", "test")
+
+    def __iter__(self) -> Iterator[Row]:
+        fs, root = fs_for(self.uri, self.options.storage_options)
+        mapping_uri = self._join("mapping.txt")
+        mapping: dict[str, str] = {}
+        for number, raw in self._lines(mapping_uri):
+            parts = raw.decode("utf-8", errors="replace").split("\t")
+            if len(parts) != 2:
+                yield InputProblem(mapping_uri, number, "expected '<index>\\t<label name>'")
+                return
+            mapping[parts[0].strip()] = parts[1].strip()
+        splits = [self.options.split] if self.options.split else self._available(fs, root)
+        if not splits:
+            yield InputProblem(self.uri, None, "no <split>_text.txt files in the folder")
+            return
+        for split in splits:
+            yield from self._split(split, mapping, fs)
+
+    def _join(self, name: str) -> str:
+        return f"{self.uri.rstrip('/')}/{name}"
+
+    def _available(self, fs: Any, root: str) -> list[str]:
+        names = {posixpath.basename(p) for p in fs.ls(root, detail=False)}
+        found = [s for s in self.SPLITS if f"{s}_text.txt" in names]
+        extra = sorted(n[: -len("_text.txt")] for n in names if n.endswith("_text.txt") and n[:-9] not in self.SPLITS)
+        return found + extra
+
+    def _split(self, split: str, mapping: dict[str, str], fs: Any) -> Iterator[Row]:
+        text_uri, labels_uri = self._join(f"{split}_text.txt"), self._join(f"{split}_labels.txt")
+        for uri in (text_uri, labels_uri):
+            if not fs.exists(fs_for(uri, self.options.storage_options)[1]):
+                raise UsageError(f"{uri}: missing (split {split!r} needs both _text.txt and _labels.txt)")
+        texts, labels = self._lines(text_uri), self._lines(labels_uri)
+        for number, raw in texts:
+            label_line = next(labels, None)
+            if label_line is None:
+                yield InputProblem(labels_uri, number, f"has fewer lines than {split}_text.txt")
+                return
+            decoded = _decode(text_uri, number, raw)
+            if isinstance(decoded, InputProblem):
+                yield decoded
+                continue
+            index = label_line[1].decode("utf-8", errors="replace").strip()
+            if index not in mapping:
+                yield InputProblem(labels_uri, number, f"label {index!r} is not in mapping.txt")
+                continue
+            item_id = f"{split}-{number}"
+            attributes = {"id": item_id, "split": split, "label": mapping[index]}
+            yield _build(text_uri, number, decoded.rstrip(), "text", attributes, _TWEETEVAL_OPTIONS)
+        if next(labels, None) is not None:
+            yield InputProblem(labels_uri, None, f"has more lines than {split}_text.txt")
+
+
+_TWEETEVAL_OPTIONS = ReadOptions(id_column="id", label_column="label")
+
+
+def open_reader(uri: str, fmt: InputFormat, options: ReadOptions) -> Reader:
+    if fmt is InputFormat.TWEETEVAL:
+        return TweetEvalReader(uri.rstrip("/"), options)
+    if options.split is not None:
+        raise UsageError("--split applies only to a TweetEval folder")
+    if fmt is InputFormat.JSONL:
+        if options.text_column not in (None, "source"):
+            raise UsageError("--text-column does not apply to a JSON Lines manifest; the text is 'source'")
+        return JsonLinesReader(uri, options)
+    if fmt is InputFormat.PARQUET:
+        return ParquetReader(uri, options)
+    return DelimitedReader(uri, options, "\t" if fmt is InputFormat.TSV else ",")

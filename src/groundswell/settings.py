@@ -1,0 +1,51 @@
+"""Configuration: one class, read from the environment (prefix ``GROUNDSWELL_``) when a command starts.
+
+Nothing builds a ``Settings`` at import time; the CLI and the web app construct it and pass plain values
+down, so library code and tests never depend on the process environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Every setting the service reads, with its default."""
+
+    model_config = SettingsConfigDict(env_prefix="GROUNDSWELL_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("groundswell-data"),
+        description="Folder for the embedded SQLite database, import reports and model artifacts.",
+    )
+    database_url: str = Field(
+        default="",
+        description=(
+            "SQLAlchemy URL of the store. Empty means an SQLite file `groundswell.db` under the data dir; "
+            "use `postgresql+psycopg://user:pass@host/db` for PostgreSQL."
+        ),
+    )
+    import_batch_size: int = Field(
+        default=5000, ge=1, le=100_000, description="Rows written per database round trip during import."
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="Endpoint for s3:// paths (MinIO, moto, LocalStack); empty means AWS's own endpoint.",
+    )
+
+    @model_validator(mode="after")
+    def _default_database_url(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'groundswell.db').as_posix()}"
+        return self
+
+    def storage_options(self) -> dict[str, object]:
+        """fsspec options for remote paths, built from these settings."""
+        if self.s3_endpoint_url:
+            return {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}}
+        return {}

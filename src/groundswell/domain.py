@@ -7,6 +7,7 @@ database, the consolidation library and the web API without any of them importin
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,10 +18,16 @@ __all__ = [
     "LeaseState",
     "WorkState",
     "WorkerKind",
+    "content_hash",
 ]
 
 #: Ground Truth's per-line limit on an input manifest line, which we also apply to a tweet's text.
 MAX_LINE_CHARS = 100_000
+
+
+def content_hash(text: str) -> str:
+    """128 bits of SHA-256 over the UTF-8 text, in hex: finds duplicate tweets, and ids items given none."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 class JobState(enum.StrEnum):
@@ -69,5 +76,7 @@ class ItemRecord:
     attributes: dict[str, Any] = field(default_factory=dict)
     gold_label: str | None = None
     line: int | None = None
+    #: ``content_hash(text)``, computed once by the reader.
+    digest: str = ""
     #: The file the row came from, when it differs from the input named on the command line (TweetEval).
     source: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -46,6 +47,7 @@ def test_manifest_keeps_pass_through_attributes_and_hashes_ids(factory: sessionm
     assert first.attributes == {"tweet_id": "17", "meta": {"lang": "en"}}
     assert first.external_id == content_id("Loving the new update 😍")
     assert (first.source_line, second.source_line) == (1, 2)
+    assert first.created_at.year >= 2026 and first.content_hash == hashlib.sha256(first.text.encode()).hexdigest()[:32]
 
 
 def test_id_and_label_columns_apply_to_manifests(sqlite_factory: sessionmaker[Session], tmp_path: Path) -> None:

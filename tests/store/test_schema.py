@@ -45,7 +45,7 @@ def _job(session: Session, name: str = "Sentiment-1") -> Job:
 
 
 def _item(session: Session, dataset_id: int, external_id: str = "t1") -> Item:
-    item = Item(dataset_id=dataset_id, external_id=external_id, text="hello", content_hash="x" * 64)
+    item = Item(dataset_id=dataset_id, external_id=external_id, text="hello", content_hash="x" * 32)
     session.add(item)
     session.flush()
     return item

@@ -7,22 +7,22 @@ imported and the rejected ones are written, as they are found, to a JSON Lines r
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from groundswell.domain import ItemRecord
+from groundswell.domain import ItemRecord, content_hash
 from groundswell.errors import InputProblem, RejectedInputError
 from groundswell.ingest.readers import Reader, ReadOptions, open_reader
 from groundswell.ingest.sources import InputFormat, detect_format
+from groundswell.store.bulk import existing_item_keys, insert_items
 from groundswell.store.db import transaction
-from groundswell.store.tables import Dataset, Item, utcnow
+from groundswell.store.tables import Dataset, utcnow
 
 __all__ = ["Duplicate", "ImportReport", "ProgressCallback", "import_dataset"]
 
@@ -138,7 +138,7 @@ class _BatchWriter:
         self.pending: list[tuple[ItemRecord, str]] = []
 
     def add(self, record: ItemRecord) -> None:
-        self.pending.append((record, hashlib.sha256(record.text.encode("utf-8")).hexdigest()))
+        self.pending.append((record, record.digest or content_hash(record.text)))
         if len(self.pending) >= self.batch_size:
             self.flush()
 
@@ -151,7 +151,7 @@ class _BatchWriter:
         seen_ids: dict[str, str] = {}
         seen_hashes: dict[str, str] = {}
         now = utcnow()
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[Any, ...]] = []
         for record, digest in batch:
             first = stored_ids.get(record.external_id) or seen_ids.get(record.external_id)
             if first is not None:
@@ -165,34 +165,29 @@ class _BatchWriter:
             seen_ids[record.external_id] = where
             seen_hashes.setdefault(digest, f"{where} (id {record.external_id})")
             rows.append(
-                {
-                    "dataset_id": self.dataset_id,
-                    "external_id": record.external_id,
-                    "text": record.text,
-                    "content_hash": digest,
-                    "attributes": record.attributes,
-                    "gold_label": record.gold_label,
-                    "source_uri": source,
-                    "source_line": record.line,
-                    "created_at": now,
-                }
+                (
+                    self.dataset_id,
+                    record.external_id,
+                    record.text,
+                    digest,
+                    record.attributes,
+                    record.gold_label,
+                    source,
+                    record.line,
+                    now,
+                )
             )
-        if rows:
-            self.session.execute(insert(Item), rows)
-            self.report.imported += len(rows)
+        insert_items(self.session, rows)
+        self.report.imported += len(rows)
 
     def _stored(self, column: str, keys: list[str]) -> dict[str, str]:
         """Which of ``keys`` the dataset already holds, with where each first came from."""
-        target = getattr(Item, column)
         found: dict[str, str] = {}
-        for start in range(0, len(keys), 5000):
-            chunk = sorted(set(keys[start : start + 5000]))
-            query = select(target, Item.external_id, Item.source_uri, Item.source_line).where(
-                Item.dataset_id == self.dataset_id, target.in_(chunk)
-            )
-            for key, external_id, source_uri, source_line in self.session.execute(query):
-                where = f"{source_uri}:{source_line}" if source_line is not None else str(source_uri)
-                found.setdefault(key, where if column == "external_id" else f"{where} (id {external_id})")
+        for key, external_id, source_uri, source_line in existing_item_keys(
+            self.session, self.dataset_id, column, keys
+        ):
+            where = f"{source_uri}:{source_line}" if source_line is not None else str(source_uri)
+            found.setdefault(key, where if column == "external_id" else f"{where} (id {external_id})")
         return found
 
     def _duplicate(self, record: ItemRecord, first: str, *, same_id: bool) -> None:

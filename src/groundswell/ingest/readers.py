@@ -11,7 +11,6 @@ import contextlib
 import csv
 import datetime as dt
 import decimal
-import hashlib
 import json
 import math
 import posixpath
@@ -19,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from groundswell.domain import MAX_LINE_CHARS, ItemRecord
+from groundswell.domain import MAX_LINE_CHARS, ItemRecord, content_hash
 from groundswell.errors import InputProblem, UsageError
 from groundswell.ingest.sources import InputFormat, fs_for, resolve_ref
 
@@ -33,7 +32,7 @@ _ID_CHARS = 200
 
 def content_id(text: str) -> str:
     """The id of an item imported without one: a hash of its text, so re-importing finds it again."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+    return content_hash(text)[:20]
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,8 @@ def _build(
     checked = _check_text(source, line, text, text_field)
     if isinstance(checked, InputProblem):
         return checked
-    external_id = content_id(checked)
+    digest = content_hash(checked)
+    external_id = digest[:20]
     if options.id_column is not None:
         raw_id = attributes.get(options.id_column)
         if raw_id is None or (isinstance(raw_id, str) and not raw_id.strip()):
@@ -93,6 +93,7 @@ def _build(
         attributes=attributes,
         gold_label=gold,
         line=line,
+        digest=digest,
         source=source,
     )
 

@@ -126,7 +126,7 @@ class Item(Base):
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
     external_id: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
-    content_hash: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(32))
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     gold_label: Mapped[str | None] = mapped_column(String(256))
     #: Where the item came from, so a later duplicate can point at its first occurrence.

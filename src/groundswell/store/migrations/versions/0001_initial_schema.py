@@ -100,7 +100,7 @@ def upgrade() -> None:
         sa.Column("dataset_id", sa.Integer(), nullable=False),
         sa.Column("external_id", sa.String(length=200), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
-        sa.Column("content_hash", sa.String(length=64), nullable=False),
+        sa.Column("content_hash", sa.String(length=32), nullable=False),
         sa.Column(
             "attributes",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),

@@ -38,6 +38,18 @@ class Settings(BaseSettings):
         description="Endpoint for s3:// paths (MinIO, moto, LocalStack); empty means AWS's own endpoint.",
     )
 
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL people use to reach the service; invite links and printed links start with it.",
+    )
+    session_hours: float = Field(
+        default=24 * 14, gt=0, description="How long a browser session (annotator or admin) stays signed in."
+    )
+    invite_days: float = Field(default=14, gt=0, description="How long an invite link stays valid.")
+    cookie_secure: bool = Field(
+        default=False, description="Mark session cookies Secure (set this when the service is behind HTTPS)."
+    )
+
     @model_validator(mode="after")
     def _default_database_url(self) -> Settings:
         if not self.database_url:

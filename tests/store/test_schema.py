@@ -19,6 +19,7 @@ from groundswell.store.tables import (
     Dataset,
     Item,
     Job,
+    JobItem,
     Judgment,
     LabelSchema,
     TaskLease,
@@ -94,30 +95,42 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_url: str) -> None:
     engine.dispose()
 
 
-def test_judgment_idempotency_key_and_one_judgment_per_worker(factory: sessionmaker[Session]) -> None:
+def test_judgment_idempotency_key_and_one_row_per_revision(factory: sessionmaker[Session]) -> None:
     with transaction(factory) as session:
         job = _job(session)
         item = _item(session, job.dataset_id)
+        other_item = _item(session, job.dataset_id, "t2")
         worker = Worker(display_name="ann")
         session.add(worker)
         session.flush()
-        ids = (job.id, item.id, worker.id)
+        ids = (job.id, item.id, worker.id, other_item.id)
         session.add(
             Judgment(job_id=job.id, item_id=item.id, worker_id=worker.id, label="positive", idempotency_key="k1")
         )
-    other_item = None
-    with transaction(factory) as session:
-        other_item = _item(session, job.dataset_id, "t2").id
     # The same idempotency key on another item is a retry, not a new answer.
     with pytest.raises(IntegrityError), transaction(factory) as session:
-        session.add(
-            Judgment(job_id=ids[0], item_id=other_item, worker_id=ids[2], label="neutral", idempotency_key="k1")
-        )
-    # A second answer by the same worker on the same item is refused by the database itself.
+        session.add(Judgment(job_id=ids[0], item_id=ids[3], worker_id=ids[2], label="neutral", idempotency_key="k1"))
+    # A second answer by the same worker on the same item must be a new revision; the database refuses a copy.
     with pytest.raises(IntegrityError), transaction(factory) as session:
         session.add(Judgment(job_id=ids[0], item_id=ids[1], worker_id=ids[2], label="neutral", idempotency_key="k2"))
+    with transaction(factory) as session:
+        session.add(
+            Judgment(job_id=ids[0], item_id=ids[1], worker_id=ids[2], label=None, revision=1, idempotency_key="k3")
+        )
     with factory() as session:
-        assert session.query(Judgment).count() == 1
+        assert session.query(Judgment).count() == 2
+
+
+def test_job_items_can_never_be_over_assigned(factory: sessionmaker[Session]) -> None:
+    with transaction(factory) as session:
+        job = _job(session)
+        item = _item(session, job.dataset_id)
+        session.add(JobItem(job_id=job.id, item_id=item.id, judgments_wanted=3, judgments_accepted=2, leases_active=1))
+        ids = (job.id, item.id)
+    with pytest.raises(IntegrityError), transaction(factory) as session:
+        row = session.get(JobItem, ids)
+        assert row is not None
+        row.leases_active += 1
 
 
 def test_only_one_active_lease_per_worker_and_item(factory: sessionmaker[Session]) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from groundswell.errors import NotFoundError
 from groundswell.ingest.sources import fs_for
+from groundswell.store.queries import get_dataset
 from groundswell.store.tables import Dataset, Item
 
 __all__ = [
@@ -33,15 +33,6 @@ class DatasetSummary:
     gold_distribution: dict[str, int]
     attribute_names: list[str]
     sample: list[dict[str, Any]]
-
-
-def get_dataset(session: Session, name: str) -> Dataset:
-    dataset = session.scalars(select(Dataset).where(Dataset.name == name)).one_or_none()
-    if dataset is None:
-        known = session.scalars(select(Dataset.name).order_by(Dataset.name).limit(20)).all()
-        hint = f"; known datasets: {', '.join(known)}" if known else "; no datasets yet (import one first)"
-        raise NotFoundError(f"no dataset named {name!r}{hint}")
-    return dataset
 
 
 def list_datasets(factory: sessionmaker[Session]) -> list[tuple[str, int, int, str]]:

@@ -29,6 +29,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     text,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "TaskLease",
     "Team",
     "TeamMember",
+    "WebSession",
     "Work",
     "Worker",
     "WorkerSkill",
@@ -77,6 +79,25 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps stored in UTC and always read back timezone-aware, on SQLite (which keeps no zone) too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use groundswell.store.tables.utcnow()")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _enum(kind: type[enum.Enum]) -> Enum:
     return Enum(
         kind,
@@ -94,7 +115,7 @@ class Base(DeclarativeBase):
 
 
 def _created() -> Mapped[datetime]:
-    return mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    return mapped_column(UtcDateTime(), default=utcnow, nullable=False)
 
 
 # --- data -------------------------------------------------------------------------------------------------
@@ -187,8 +208,21 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = _created()
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie carries a random token whose hash is stored here, with its CSRF token."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Invite(Base):
@@ -200,8 +234,8 @@ class Invite(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id", ondelete="CASCADE"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = _created()
 
 
@@ -234,8 +268,8 @@ class Job(Base):
     #: Feature switches that later issues read (dynamic redundancy, auto-labeling, accuracy target, ...).
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = _created()
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class JobTeam(Base):
@@ -246,16 +280,26 @@ class JobTeam(Base):
 
 
 class JobItem(Base):
-    """Routing state of one item within one job."""
+    """Routing state of one item within one job.
+
+    The counters are kept in step with leases and judgments inside the same transaction, so "does this item
+    still have a free slot" is a look at one row, and locking that row serialises everything that changes it.
+    """
 
     __tablename__ = "job_items"
-    __table_args__ = (Index("ix_job_items_routing", "job_id", "is_done", "priority"),)
+    __table_args__ = (
+        Index("ix_job_items_routing", "job_id", "is_done", "started", "priority", "item_id"),
+        CheckConstraint("judgments_accepted + leases_active <= judgments_wanted", name="never_over_assigned"),
+    )
 
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), primary_key=True)
     priority: Mapped[float] = mapped_column(Float, default=0.0)
     judgments_wanted: Mapped[int] = mapped_column(Integer)
     judgments_accepted: Mapped[int] = mapped_column(Integer, default=0)
+    leases_active: Mapped[int] = mapped_column(Integer, default=0)
+    #: True once anyone has been given the item: started items are finished before fresh ones begin.
+    started: Mapped[bool] = mapped_column(Boolean, default=False)
     is_gold: Mapped[bool] = mapped_column(Boolean, default=False)
     is_done: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -275,6 +319,7 @@ class TaskLease(Base):
             postgresql_where=text("state = 'active'"),
         ),
         Index("ix_task_leases_expiry", "job_id", "state", "expires_at"),
+        Index("ix_task_leases_job_worker_item", "job_id", "worker_id", "item_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
@@ -283,18 +328,24 @@ class TaskLease(Base):
     worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id", ondelete="CASCADE"))
     state: Mapped[LeaseState] = mapped_column(_enum(LeaseState), default=LeaseState.ACTIVE)
     leased_at: Mapped[datetime] = _created()
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class Judgment(Base):
-    """One worker's answer on one item; rows are never updated or deleted."""
+    """One worker's answer on one item; rows are never updated or deleted.
+
+    A worker who undoes an answer appends a new revision with no label (a withdrawal) and may answer again
+    with a later revision: the worker's effective answer is their highest revision, and there is only ever
+    one per worker and item, which the unique revision number guarantees.
+    """
 
     __tablename__ = "judgments"
     __table_args__ = (
         UniqueConstraint("job_id", "worker_id", "idempotency_key", name="uq_judgments_idempotency"),
-        UniqueConstraint("job_id", "item_id", "worker_id", name="uq_judgments_one_per_worker"),
+        UniqueConstraint("job_id", "item_id", "worker_id", "revision", name="uq_judgments_revision"),
         Index("ix_judgments_job_item", "job_id", "item_id"),
+        Index("ix_judgments_job_worker", "job_id", "worker_id", "submitted_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
@@ -302,10 +353,12 @@ class Judgment(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
     worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id", ondelete="RESTRICT"))
     lease_id: Mapped[int | None] = mapped_column(ForeignKey("task_leases.id", ondelete="SET NULL"))
-    label: Mapped[str] = mapped_column(String(256))
+    #: None marks a withdrawal (undo) of the worker's previous revision.
+    label: Mapped[str | None] = mapped_column(String(256))
+    revision: Mapped[int] = mapped_column(Integer, default=0)
     idempotency_key: Mapped[str] = mapped_column(String(128))
     time_spent_s: Mapped[float | None] = mapped_column(Float)
-    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     submitted_at: Mapped[datetime] = _created()
     iteration: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -395,9 +448,9 @@ class Work(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     run_after: Mapped[datetime] = _created()
     claimed_by: Mapped[str | None] = mapped_column(String(200))
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     error: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None] = mapped_column()
     created_at: Mapped[datetime] = _created()

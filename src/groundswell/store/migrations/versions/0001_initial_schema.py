@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 06:39:16.687555
+Create Date: 2026-11-26 06:54:15.710574
 """
 
 from collections.abc import Sequence
@@ -33,9 +33,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column(
-            "labels",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            "labels", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_label_schemas")),
@@ -102,9 +100,7 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("content_hash", sa.String(length=32), nullable=False),
         sa.Column(
-            "attributes",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            "attributes", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
         ),
         sa.Column("gold_label", sa.String(length=256), nullable=True),
         sa.Column("source_uri", sa.Text(), nullable=True),
@@ -130,14 +126,7 @@ def upgrade() -> None:
         sa.Column(
             "state",
             sa.Enum(
-                "draft",
-                "running",
-                "paused",
-                "completed",
-                "stopped",
-                name="jobstate",
-                native_enum=False,
-                length=16,
+                "draft", "running", "paused", "completed", "stopped", name="jobstate", native_enum=False, length=16
             ),
             nullable=False,
         ),
@@ -148,9 +137,7 @@ def upgrade() -> None:
         sa.Column("task_availability_s", sa.Integer(), nullable=False),
         sa.Column("max_concurrent_tasks", sa.Integer(), nullable=True),
         sa.Column(
-            "settings",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            "settings", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
@@ -182,20 +169,41 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("team_id", "worker_id", name=op.f("pk_team_members")),
     )
     op.create_table(
+        "web_sessions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("worker_id", sa.Integer(), nullable=False),
+        sa.Column("csrf_token", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["worker_id"], ["workers.id"], name=op.f("fk_web_sessions_worker_id_workers"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_web_sessions")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_web_sessions_token_hash")),
+    )
+    op.create_table(
         "job_items",
         sa.Column("job_id", sa.Integer(), nullable=False),
         sa.Column("item_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("priority", sa.Float(), nullable=False),
         sa.Column("judgments_wanted", sa.Integer(), nullable=False),
         sa.Column("judgments_accepted", sa.Integer(), nullable=False),
+        sa.Column("leases_active", sa.Integer(), nullable=False),
+        sa.Column("started", sa.Boolean(), nullable=False),
         sa.Column("is_gold", sa.Boolean(), nullable=False),
         sa.Column("is_done", sa.Boolean(), nullable=False),
+        sa.CheckConstraint(
+            "judgments_accepted + leases_active <= judgments_wanted", name=op.f("ck_job_items_never_over_assigned")
+        ),
         sa.ForeignKeyConstraint(["item_id"], ["items.id"], name=op.f("fk_job_items_item_id_items"), ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], name=op.f("fk_job_items_job_id_jobs"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("job_id", "item_id", name=op.f("pk_job_items")),
     )
     with op.batch_alter_table("job_items", schema=None) as batch_op:
-        batch_op.create_index("ix_job_items_routing", ["job_id", "is_done", "priority"], unique=False)
+        batch_op.create_index(
+            "ix_job_items_routing", ["job_id", "is_done", "started", "priority", "item_id"], unique=False
+        )
 
     op.create_table(
         "job_teams",
@@ -213,14 +221,10 @@ def upgrade() -> None:
         sa.Column("model_type", sa.String(length=64), nullable=False),
         sa.Column("artifact_uri", sa.Text(), nullable=False),
         sa.Column(
-            "labels",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            "labels", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
         ),
         sa.Column(
-            "metrics",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            "metrics", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
         ),
         sa.Column("training_data_hash", sa.String(length=64), nullable=True),
         sa.Column("training_size", sa.Integer(), nullable=True),
@@ -269,9 +273,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=64), nullable=False),
         sa.Column("job_id", sa.Integer(), nullable=True),
         sa.Column(
-            "payload",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            "payload", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
         ),
         sa.Column(
             "state",
@@ -287,9 +289,7 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column(
-            "result",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
+            "result", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=True
         ),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], name=op.f("fk_work_job_id_jobs"), ondelete="CASCADE"),
@@ -306,9 +306,7 @@ def upgrade() -> None:
         sa.Column("accuracy", sa.Float(), nullable=False),
         sa.Column("gold_accuracy", sa.Float(), nullable=True),
         sa.Column(
-            "confusion",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
+            "confusion", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=True
         ),
         sa.Column("judgment_count", sa.Integer(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -375,7 +373,8 @@ def upgrade() -> None:
         sa.Column("item_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("worker_id", sa.Integer(), nullable=False),
         sa.Column("lease_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
-        sa.Column("label", sa.String(length=256), nullable=False),
+        sa.Column("label", sa.String(length=256), nullable=True),
+        sa.Column("revision", sa.Integer(), nullable=False),
         sa.Column("idempotency_key", sa.String(length=128), nullable=False),
         sa.Column("time_spent_s", sa.Float(), nullable=True),
         sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=True),
@@ -384,24 +383,23 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["item_id"], ["items.id"], name=op.f("fk_judgments_item_id_items"), ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], name=op.f("fk_judgments_job_id_jobs"), ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
-            ["lease_id"],
-            ["task_leases.id"],
-            name=op.f("fk_judgments_lease_id_task_leases"),
-            ondelete="SET NULL",
+            ["lease_id"], ["task_leases.id"], name=op.f("fk_judgments_lease_id_task_leases"), ondelete="SET NULL"
         ),
         sa.ForeignKeyConstraint(
             ["worker_id"], ["workers.id"], name=op.f("fk_judgments_worker_id_workers"), ondelete="RESTRICT"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_judgments")),
-        sa.UniqueConstraint("job_id", "item_id", "worker_id", name="uq_judgments_one_per_worker"),
+        sa.UniqueConstraint("job_id", "item_id", "worker_id", "revision", name="uq_judgments_revision"),
         sa.UniqueConstraint("job_id", "worker_id", "idempotency_key", name="uq_judgments_idempotency"),
     )
     with op.batch_alter_table("judgments", schema=None) as batch_op:
         batch_op.create_index("ix_judgments_job_item", ["job_id", "item_id"], unique=False)
+        batch_op.create_index("ix_judgments_job_worker", ["job_id", "worker_id", "submitted_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("judgments", schema=None) as batch_op:
+        batch_op.drop_index("ix_judgments_job_worker")
         batch_op.drop_index("ix_judgments_job_item")
 
     op.drop_table("judgments")
@@ -427,6 +425,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_job_items_routing")
 
     op.drop_table("job_items")
+    op.drop_table("web_sessions")
     op.drop_table("team_members")
     op.drop_table("jobs")
     with op.batch_alter_table("items", schema=None) as batch_op:

@@ -1,0 +1,199 @@
+"""Creating labeling jobs and moving them through their states.
+
+States: draft → running ⇄ paused → completed | stopped. A job completes by itself when every item is done;
+``stop`` ends it early. Anything else is refused with a ``ConflictError`` that names both states.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy.orm import Session
+
+from groundswell.domain import JobState
+from groundswell.errors import ConflictError, InvalidInputError, NotFoundError
+from groundswell.jobs.labels import validate_labels
+from groundswell.store.queries import get_dataset
+from groundswell.store.tables import Item, Job, JobItem, JobTeam, LabelSchema, Team, utcnow
+
+__all__ = [
+    "TRANSITIONS",
+    "JobSpec",
+    "change_state",
+    "create_job",
+    "get_job",
+    "job_labels",
+    "list_jobs",
+    "maybe_complete",
+]
+
+_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+TRANSITIONS: dict[str, tuple[set[JobState], JobState]] = {
+    "start": ({JobState.DRAFT, JobState.PAUSED}, JobState.RUNNING),
+    "pause": ({JobState.RUNNING}, JobState.PAUSED),
+    "stop": ({JobState.DRAFT, JobState.RUNNING, JobState.PAUSED}, JobState.STOPPED),
+}
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What `groundswell job create` and `POST /api/v1/jobs` accept; limits follow Ground Truth's."""
+
+    name: str
+    dataset: str
+    labels: list[str]
+    instructions_md: str = ""
+    workers_per_item: int = 3
+    max_workers_per_item: int | None = None
+    task_time_limit_s: int = 300
+    task_availability_s: int = 30 * 24 * 3600
+    max_concurrent_tasks: int | None = None
+    label_attribute_name: str | None = None
+    teams: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not 1 <= len(self.name) <= 63 or not _NAME.match(self.name):
+            raise InvalidInputError(
+                f"job name {self.name!r}: use 1–63 letters, digits and hyphens, starting and ending with a letter "
+                "or digit (Ground Truth's rule)"
+            )
+        validate_labels(self.labels)
+        if not 1 <= self.workers_per_item <= 9:
+            raise InvalidInputError(f"--workers-per-item must be 1–9, got {self.workers_per_item}")
+        maximum = self.max_workers_per_item or self.workers_per_item
+        if not self.workers_per_item <= maximum <= 9:
+            raise InvalidInputError(f"--max-workers-per-item must be {self.workers_per_item}–9, got {maximum}")
+        if not 30 <= self.task_time_limit_s <= 28_800:
+            raise InvalidInputError(f"--task-time-limit must be 30–28800 seconds, got {self.task_time_limit_s}")
+        if self.task_availability_s < 60:
+            raise InvalidInputError(f"--task-availability must be at least 60 seconds, got {self.task_availability_s}")
+        if self.max_concurrent_tasks is not None and not 1 <= self.max_concurrent_tasks <= 5000:
+            raise InvalidInputError(f"--max-concurrent-tasks must be 1–5000, got {self.max_concurrent_tasks}")
+        attribute = self.label_attribute_name or self.name
+        if attribute in {"source", "source-ref"} or attribute.endswith("-metadata") or not attribute.strip():
+            raise InvalidInputError(
+                f"label attribute name {attribute!r} is reserved: not 'source', 'source-ref' or '*-metadata'"
+            )
+
+
+def create_job(session: Session, spec: JobSpec) -> Job:
+    """A draft job with one routing row per dataset item (inserted in one statement, however many items)."""
+    spec.validate()
+    if session.scalar(select(Job.id).where(Job.name_key == spec.name.lower())) is not None:
+        raise ConflictError(f"a job named {spec.name!r} already exists (job names ignore case)")
+    dataset = get_dataset(session, spec.dataset)
+    teams = []
+    for team_name in spec.teams:
+        team = session.scalars(select(Team).where(Team.name == team_name)).one_or_none()
+        if team is None:
+            raise NotFoundError(f"no team named {team_name!r}; invite someone with --team {team_name} first")
+        teams.append(team)
+    schema = LabelSchema(name=spec.name, labels=validate_labels(spec.labels))
+    session.add(schema)
+    session.flush()
+    job = Job(
+        name=spec.name,
+        name_key=spec.name.lower(),
+        dataset_id=dataset.id,
+        label_schema_id=schema.id,
+        label_attribute_name=spec.label_attribute_name or spec.name,
+        state=JobState.DRAFT,
+        instructions_md=spec.instructions_md,
+        workers_per_item=spec.workers_per_item,
+        max_workers_per_item=spec.max_workers_per_item or spec.workers_per_item,
+        task_time_limit_s=spec.task_time_limit_s,
+        task_availability_s=spec.task_availability_s,
+        max_concurrent_tasks=spec.max_concurrent_tasks,
+        settings=dict(spec.settings),
+    )
+    session.add(job)
+    session.flush()
+    session.add_all(JobTeam(job_id=job.id, team_id=team.id) for team in teams)
+    rows = select(
+        literal(job.id),
+        Item.id,
+        literal(0.0),
+        literal(spec.workers_per_item),
+        literal(0),
+        literal(0),
+        literal(False),
+        literal(False),
+        literal(False),
+    ).where(Item.dataset_id == dataset.id)
+    columns = [
+        "job_id",
+        "item_id",
+        "priority",
+        "judgments_wanted",
+        "judgments_accepted",
+        "leases_active",
+        "started",
+        "is_gold",
+        "is_done",
+    ]
+    session.execute(insert(JobItem).from_select(columns, rows))
+    if not session.scalar(select(func.count()).where(JobItem.job_id == job.id)):
+        raise InvalidInputError(f"dataset {spec.dataset!r} has no items; import some first")
+    return job
+
+
+def get_job(session: Session, name: str, *, for_update: bool = False) -> Job:
+    query = select(Job).where(Job.name_key == name.lower())
+    if for_update:
+        query = query.with_for_update()
+    job = session.scalars(query).one_or_none()
+    if job is None:
+        raise NotFoundError(f"no job named {name!r}")
+    return job
+
+
+def list_jobs(session: Session) -> list[Job]:
+    return list(session.scalars(select(Job).order_by(Job.created_at, Job.id)))
+
+
+def job_labels(session: Session, job: Job) -> list[str]:
+    schema = session.get(LabelSchema, job.label_schema_id)
+    assert schema is not None  # foreign key
+    return [str(label) for label in schema.labels]
+
+
+def change_state(session: Session, name: str, action: str) -> Job:
+    """Apply ``start``, ``pause`` or ``stop``; refuse transitions the state machine does not allow."""
+    if action not in TRANSITIONS:
+        raise InvalidInputError(f"unknown action {action!r}; use start, pause or stop")
+    job = get_job(session, name, for_update=True)
+    allowed, target = TRANSITIONS[action]
+    if job.state not in allowed:
+        raise ConflictError(f"job {job.name!r} is {job.state.value}; it cannot {action} (→ {target.value})")
+    now = utcnow()
+    job.state = target
+    if target is JobState.RUNNING and job.started_at is None:
+        job.started_at = now
+    if target is JobState.STOPPED:
+        job.finished_at = now
+    return job
+
+
+def maybe_complete(session: Session, job: Job) -> bool:
+    """Mark a running job completed once no item is left to do; True when it did."""
+    if job.state not in (JobState.RUNNING, JobState.PAUSED):
+        return False
+    remaining = session.scalar(select(JobItem.item_id).where(JobItem.job_id == job.id, ~JobItem.is_done).limit(1))
+    if remaining is not None:
+        return False
+    session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.state.in_([JobState.RUNNING, JobState.PAUSED]))
+        .values(state=JobState.COMPLETED, finished_at=utcnow())
+    )
+    return True
+
+
+def availability_ends(job: Job) -> Any:
+    """When tasks stop being offered: the availability lifetime counts from the job's first start."""
+    return None if job.started_at is None else job.started_at + timedelta(seconds=job.task_availability_s)

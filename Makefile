@@ -28,6 +28,7 @@ lint: install
 
 bench: install
 	scripts/with-test-postgres $(BIN)/python bench/import_bench.py
+	$(BIN)/python bench/consolidation_bench.py --seeds 3
 
 clean:
 	rm -rf $(VENV) groundswell-data .pytest_cache .mypy_cache .ruff_cache

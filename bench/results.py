@@ -22,14 +22,24 @@ def machine() -> str:
     except OSError:
         pass
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    return f"{platform.node()}: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, commit {commit or '?'}"
+    return (
+        f"{platform.node()}: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, commit {commit or '?'}"
+    )
 
 
 def write_section(key: str, title: str, lines: list[str], *, command: str) -> None:
     start, end = f"<!-- {key}:start -->", f"<!-- {key}:end -->"
     body = "\n".join(
-        [start, f"## {title}", "", f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}.",
-         f"Command: `{command}`", "", *lines, end]
+        [
+            start,
+            f"## {title}",
+            "",
+            f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}.",
+            f"Command: `{command}`",
+            "",
+            *lines,
+            end,
+        ]
     )
     text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from factories import make_dataset, make_job, make_workers
 from sqlalchemy.orm import Session, sessionmaker
+
+from factories import make_dataset, make_job, make_workers
 
 
 @pytest.fixture

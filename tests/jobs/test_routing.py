@@ -7,10 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from factories import answer, make_job, make_workers, take
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from factories import answer, make_job, make_workers, take
 from groundswell.domain import JobState
 from groundswell.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from groundswell.jobs import NoTask, Task, change_state, decline_task, get_job, undo_last_answer
@@ -137,9 +137,7 @@ def test_a_retried_submit_returns_the_first_result_and_stores_one_row(
         answer(factory, workers[0], task, "neutral", key="another-key")
 
 
-def test_bad_labels_and_foreign_tasks_are_refused(
-    factory: sessionmaker[Session], job: str, workers: list[Any]
-) -> None:
+def test_bad_labels_and_foreign_tasks_are_refused(factory: sessionmaker[Session], job: str, workers: list[Any]) -> None:
     task = take(factory, job, workers[0])
     with pytest.raises(InvalidInputError, match="not one of this job's labels"):
         answer(factory, workers[0], task, "angry")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from groundswell import __version__
-from groundswell.cli import dataset, db, demo
+from groundswell.cli import consolidate_cmd, dataset, db, demo
 
 __all__ = ["app", "main"]
 
@@ -18,6 +18,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(dataset.app, name="dataset")
 app.command("demo")(demo.demo_command)
+consolidate_cmd.register(app)
 
 
 def _version(value: bool) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 06:54:15.710574
+Create Date: 2026-11-26 06:58:49.053110
 """
 
 from collections.abc import Sequence
@@ -259,6 +259,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("task_leases", schema=None) as batch_op:
         batch_op.create_index("ix_task_leases_expiry", ["job_id", "state", "expires_at"], unique=False)
+        batch_op.create_index("ix_task_leases_job_worker_item", ["job_id", "worker_id", "item_id"], unique=False)
         batch_op.create_index(
             "uq_task_leases_one_active",
             ["job_id", "item_id", "worker_id"],
@@ -416,6 +417,7 @@ def downgrade() -> None:
             sqlite_where=sa.text("state = 'active'"),
             postgresql_where=sa.text("state = 'active'"),
         )
+        batch_op.drop_index("ix_task_leases_job_worker_item")
         batch_op.drop_index("ix_task_leases_expiry")
 
     op.drop_table("task_leases")

@@ -1,0 +1,208 @@
+"""Expectation–maximisation shared by the Dawid–Skene family, in log space and on sparse matrices.
+
+Per iteration the work is two sparse × dense products with one nonzero per judgment: the M-step sums task
+posteriors into expected confusion counts per (worker, given label), the E-step sums log confusion
+entries into per-task log-posteriors. Nothing loops over judgments in Python, which is what lets a
+million judgments fit in seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy.special import log_softmax, logsumexp
+
+from groundswell.consolidate._encoding import EncodedAnswers
+from groundswell.consolidate.calibration import fit_error_correlation, fit_error_correlation_heldout
+
+__all__ = ["Calibration", "EMFit", "HeldoutConfusion", "choose_correlation", "heldout_confusion", "run_em"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+
+#: How the reported confidence is calibrated (see ``DawidSkene``).
+Calibration = Literal["auto", "gold", "heldout", "none"]
+
+#: Floor for probabilities before taking logs: keeps an unseen (worker, label) pair finite.
+_FLOOR = 1e-12
+#: Gold tasks needed before ρ is fitted on gold rather than on held-out judgments.
+MIN_GOLD_FOR_CALIBRATION = 30
+#: Judgments used to fit the held-out ρ; a seeded sample keeps large crowds fast.
+_HELDOUT_SAMPLE = 200_000
+#: Fewer usable judgments than this and the held-out fit is too noisy: keep ρ = 0.
+_HELDOUT_MIN = 50
+
+
+@dataclass(frozen=True)
+class EMFit:
+    """What EM learned.
+
+    Attributes:
+        log_prior: Log class prior, shape ``(n_labels,)``.
+        confusion: Per worker, ``P(given label | true label)``, shape ``(n_workers, n_labels, n_labels)``.
+        mass: Per worker and true label, the (pseudo-)judgments behind that row of ``confusion``: expected
+            counts plus the prior's pseudo-counts, shape ``(n_workers, n_labels)``.
+        log_lik: Per task, ``Σ_j log C_j[t, label_j]``: the judgments' evidence, as if no task were gold.
+        history: Log-likelihood after each iteration.
+    """
+
+    log_prior: FloatArray
+    confusion: FloatArray
+    mass: FloatArray
+    log_lik: FloatArray
+    history: list[float]
+
+
+def _clamp_gold(enc: EncodedAnswers, probas: FloatArray) -> FloatArray:
+    gold = enc.is_gold
+    if gold.any():
+        probas[gold] = 0.0
+        probas[gold, enc.gold[gold]] = 1.0
+    return probas
+
+
+def _log_confusion_rows(enc: EncodedAnswers, confusion: FloatArray) -> FloatArray:
+    """``log C`` laid out as rows (worker·n_labels + given label) × true label, matching ``incidence``."""
+    k = enc.n_labels
+    return np.log(np.maximum(confusion, _FLOOR)).transpose(0, 2, 1).reshape(enc.n_workers * k, k)
+
+
+def _unseen_rows(counts: FloatArray) -> FloatArray:
+    """Rows for true classes a worker has no mass for: right at the crowd's accuracy, wrong evenly.
+
+    A uniform row would let a label nobody ever gave win tasks whose real rows hold small numbers; with
+    this row, such a label needs votes like any other.
+    """
+    k = counts.shape[-1]
+    if k == 1:
+        return np.ones((1, 1))
+    total = float(counts.sum())
+    accuracy = float(np.trace(counts.sum(axis=0))) / total if total > 0 else 1.0 / k
+    accuracy = min(max(accuracy, 1.0 / k), 1.0 - 1e-6)
+    eye = np.eye(k)
+    return np.asarray(accuracy * eye + (1.0 - accuracy) / (k - 1) * (1.0 - eye), dtype=np.float64)
+
+
+def run_em(
+    enc: EncodedAnswers,
+    init: FloatArray,
+    m_step: Callable[[FloatArray], FloatArray],
+    *,
+    n_iter: int,
+    tol: float,
+) -> EMFit:
+    """Alternate M- and E-steps from initial task posteriors until the log-likelihood settles.
+
+    Args:
+        enc: Coded judgments; gold tasks stay clamped to their label throughout.
+        init: Initial task posteriors, shape ``(n_tasks, n_labels)`` (e.g. majority-vote shares).
+        m_step: Maps expected counts ``(n_workers, true, given)`` to smoothed pseudo-counts of the same
+            shape (expected counts plus the prior's); this is where the variants differ. Rows are
+            normalised here.
+        n_iter: Maximum number of iterations.
+        tol: Stop when the log-likelihood changes by less than ``tol`` times its size.
+
+    Returns:
+        The learned parameters and final scores.
+    """
+    k = enc.n_labels
+    probas = _clamp_gold(enc, init.copy())
+    gold = enc.is_gold
+    gold_rows = np.flatnonzero(gold)
+    history: list[float] = []
+    log_prior = np.zeros(k)
+    confusion = np.zeros((enc.n_workers, k, k))
+    mass = np.zeros((enc.n_workers, k))
+    log_lik = np.zeros((enc.n_tasks, k))
+    for _ in range(max(n_iter, 1)):
+        counts = np.asarray(enc.incidence_t @ probas).reshape(enc.n_workers, k, k).transpose(0, 2, 1)
+        pseudo = m_step(counts)
+        mass = pseudo.sum(axis=2)
+        confusion = np.where(
+            mass[:, :, None] > 0, pseudo / np.where(mass > 0, mass, 1.0)[:, :, None], _unseen_rows(counts)
+        )
+        # Add-one smoothing keeps a label nobody chose possible without letting it matter.
+        log_prior = np.log((probas.sum(axis=0) + 1.0) / (enc.n_tasks + k))
+        log_lik = np.asarray(enc.incidence @ _log_confusion_rows(enc, confusion))
+        scores = log_prior + log_lik
+        probas = _clamp_gold(enc, np.exp(log_softmax(scores, axis=1)))
+        free = float(logsumexp(scores[~gold], axis=1).sum()) if (~gold).any() else 0.0
+        loglik = free + float(scores[gold_rows, enc.gold[gold_rows]].sum())
+        converged = bool(history) and abs(loglik - history[-1]) <= tol * max(abs(loglik), 1.0)
+        history.append(loglik)
+        if converged:
+            break
+    return EMFit(log_prior=log_prior, confusion=confusion, mass=mass, log_lik=log_lik, history=history)
+
+
+def heldout_confusion(enc: EncodedAnswers, fit: EMFit, rows: IntArray, posterior: FloatArray) -> FloatArray:
+    """``C_j[t, label]`` for each judgment in ``rows`` as if that judgment had not been seen (full matrices).
+
+    Each judgment added its task's posterior ``p_i(t)`` to row ``t`` of its worker's counts; taking it
+    back out keeps a worker's matrix from "predicting" the very answer it was fitted on, which would
+    favour overconfident posteriors. The prior's pseudo-counts stay.
+
+    Args:
+        enc: Coded judgments.
+        fit: The EM result.
+        rows: Judgment positions.
+        posterior: Posterior of each judgment's task, shape ``(len(rows), n_labels)``.
+
+    Returns:
+        Shape ``(len(rows), n_labels)``: for each true class ``t``, the held-out probability of the label given.
+    """
+    worker, label = enc.worker[rows], enc.label[rows]
+    mass = fit.mass[worker]
+    kept = fit.confusion[worker, :, label] * mass - posterior
+    remaining = mass - posterior
+    loo = np.where(remaining > 1e-9, np.maximum(kept, 0.0) / np.maximum(remaining, 1e-9), 1.0 / enc.n_labels)
+    return np.maximum(loo, _FLOOR)
+
+
+HeldoutConfusion = Callable[[EncodedAnswers, EMFit, IntArray, FloatArray], FloatArray]
+
+
+def choose_correlation(
+    enc: EncodedAnswers,
+    fit: EMFit,
+    calibration: Calibration,
+    rng: np.random.Generator,
+    heldout: HeldoutConfusion = heldout_confusion,
+) -> tuple[float, str]:
+    """Pick the within-task error correlation ``ρ`` that discounts judgment evidence.
+
+    Args:
+        enc: Coded judgments.
+        fit: The EM result.
+        calibration: ``"none"`` (``ρ = 0``), ``"gold"``, ``"heldout"``, or ``"auto"`` (gold when at least
+            ``MIN_GOLD_FOR_CALIBRATION`` judged gold tasks exist, else held-out).
+        rng: For sampling judgments on large crowds.
+        heldout: Leave-one-out confusion entries for the model at hand (see :func:`heldout_confusion`).
+
+    Returns:
+        ``ρ`` and the method actually used.
+    """
+    if calibration == "none":
+        return 0.0, "none"
+    per_task = enc.answers_per_task()
+    gold_rows = np.flatnonzero(enc.is_gold)
+    if calibration == "gold" or (calibration == "auto" and len(gold_rows) >= MIN_GOLD_FOR_CALIBRATION):
+        if len(gold_rows) == 0:
+            return 0.0, "none"
+        rho = fit_error_correlation(fit.log_prior, fit.log_lik[gold_rows], per_task[gold_rows], enc.gold[gold_rows])
+        return rho, "gold"
+    usable = np.flatnonzero((per_task[enc.task] >= 2) & ~enc.is_gold[enc.task])
+    if len(usable) < _HELDOUT_MIN:
+        return 0.0, "none"
+    if len(usable) > _HELDOUT_SAMPLE:
+        usable = np.sort(rng.choice(usable, size=_HELDOUT_SAMPLE, replace=False))
+    task_lik = fit.log_lik[enc.task[usable]]
+    own = _log_confusion_rows(enc, fit.confusion)[enc.worker_label[usable]]
+    posterior = np.exp(log_softmax(fit.log_prior + task_lik, axis=1))
+    loo = heldout(enc, fit, usable, posterior)
+    n_others = per_task[enc.task[usable]] - 1.0
+    return fit_error_correlation_heldout(fit.log_prior, task_lik - own, n_others, loo), "heldout"

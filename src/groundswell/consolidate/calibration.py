@@ -1,0 +1,196 @@
+"""Measuring and repairing the confidence of consolidated labels.
+
+Use :func:`expected_calibration_error` (and :func:`reliability_table` to see where it comes from) to check
+that a confidence of 0.8 is right about 80% of the time. Dawid–Skene posteriors are not: they assume
+workers err independently given the true label, while real crowds share mistakes on hard items, so the
+evidence is counted many times over and posteriors pile up near 1.0. The aggregators repair this with one
+parameter, the within-task error correlation ``ρ``: ``n`` judgments of a task count as
+``n / (1 + ρ(n − 1))`` independent ones (:func:`evidence_weight`), a temperature that grows with the
+number of judgments, so it stays right when dynamic redundancy gives contested tasks more judgments.
+:func:`fit_error_correlation` fits ``ρ`` on gold tasks when there are enough of them, and
+:func:`fit_error_correlation_heldout` fits it without gold, by predicting each judgment from the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
+
+from groundswell.errors import InvalidInputError
+
+__all__ = [
+    "CORRELATION_BOUNDS",
+    "calibrated_posterior",
+    "evidence_weight",
+    "expected_calibration_error",
+    "fit_error_correlation",
+    "fit_error_correlation_heldout",
+    "reliability_table",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Search range for the within-task error correlation ``ρ`` (see :func:`evidence_weight`).
+CORRELATION_BOUNDS: tuple[float, float] = (0.0, 1.0)
+
+
+def _bins(
+    confidence: npt.ArrayLike, correct: npt.ArrayLike, n_bins: int
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.intp]]:
+    conf = np.asarray(confidence, dtype=np.float64).ravel()
+    hit = np.asarray(correct, dtype=np.float64).ravel()
+    if conf.shape != hit.shape:
+        raise InvalidInputError(f"confidence has {conf.size} values but correct has {hit.size}")
+    if conf.size == 0:
+        raise InvalidInputError("no predictions to measure calibration on")
+    if n_bins < 1:
+        raise InvalidInputError(f"n_bins must be at least 1, got {n_bins}")
+    if not np.all(np.isfinite(conf)) or conf.min() < 0.0 or conf.max() > 1.0:
+        raise InvalidInputError("confidence values must be finite and between 0 and 1")
+    which = np.minimum((conf * n_bins).astype(np.intp), n_bins - 1)
+    return conf, hit, which
+
+
+def reliability_table(confidence: npt.ArrayLike, correct: npt.ArrayLike, *, n_bins: int = 10) -> pd.DataFrame:
+    """Accuracy against mean confidence in equal-width confidence bins (the data of a reliability plot).
+
+    Args:
+        confidence: Confidence of each predicted label, in ``[0, 1]``.
+        correct: Whether each predicted label was right (bool or 0/1).
+        n_bins: Number of equal-width bins over ``[0, 1]``; empty bins are left out.
+
+    Returns:
+        One row per non-empty bin: ``lower, upper, count, confidence, accuracy``.
+    """
+    conf, hit, which = _bins(confidence, correct, n_bins)
+    count = np.bincount(which, minlength=n_bins).astype(np.float64)
+    used = count > 0
+    lower = np.arange(n_bins, dtype=np.float64) / n_bins
+    return pd.DataFrame(
+        {
+            "lower": lower[used],
+            "upper": lower[used] + 1.0 / n_bins,
+            "count": count[used].astype(np.int64),
+            "confidence": np.bincount(which, weights=conf, minlength=n_bins)[used] / count[used],
+            "accuracy": np.bincount(which, weights=hit, minlength=n_bins)[used] / count[used],
+        }
+    )
+
+
+def expected_calibration_error(confidence: npt.ArrayLike, correct: npt.ArrayLike, *, n_bins: int = 10) -> float:
+    """Expected calibration error: the count-weighted mean gap between confidence and accuracy per bin.
+
+    ``ECE = Σ_b (n_b / n) · |accuracy_b − confidence_b|`` over ``n_bins`` equal-width bins (Naeini et al.,
+    2015; Guo et al., 2017). 0 is perfect; a method that says 0.99 and is right 85% of the time scores
+    about 0.14.
+
+    Args:
+        confidence: Confidence of each predicted label, in ``[0, 1]``.
+        correct: Whether each predicted label was right (bool or 0/1).
+        n_bins: Number of equal-width bins.
+
+    Returns:
+        The ECE, in ``[0, 1]``.
+
+    Examples:
+        >>> expected_calibration_error([0.9, 0.9, 0.6, 0.6], [True, False, True, False])
+        0.25
+    """
+    table = reliability_table(confidence, correct, n_bins=n_bins)
+    weights = table["count"].to_numpy() / table["count"].sum()
+    gap = np.abs(table["accuracy"].to_numpy() - table["confidence"].to_numpy())
+    return float(np.round(np.sum(weights * gap), 12))
+
+
+def evidence_weight(n_answers: npt.ArrayLike, correlation: float) -> FloatArray:
+    """Weight of a task's summed judgment evidence when errors are correlated within a task.
+
+    With correlation ``ρ`` between workers' errors on one task, ``n`` judgments carry as much information
+    as ``n / (1 + ρ(n − 1))`` independent ones (Kish's design effect), so each log-likelihood term is
+    scaled by ``1 / (1 + ρ(n − 1))``: a per-task temperature that grows with the number of judgments.
+    ``ρ = 0`` is plain Dawid–Skene; ``ρ = 1`` counts all judgments of a task as one.
+    """
+    n = np.maximum(np.asarray(n_answers, dtype=np.float64), 1.0)
+    return 1.0 / (1.0 + correlation * (n - 1.0))
+
+
+def calibrated_posterior(
+    log_prior: FloatArray, log_lik: FloatArray, n_answers: npt.ArrayLike, correlation: float
+) -> FloatArray:
+    """Posterior with judgment evidence discounted for within-task error correlation (rows sum to 1).
+
+    Args:
+        log_prior: Log class prior, shape ``(n_labels,)``.
+        log_lik: Per task, ``Σ_j log C_j[t, label_j]``, shape ``(n_tasks, n_labels)``.
+        n_answers: Judgments per task.
+        correlation: ``ρ`` (see :func:`evidence_weight`).
+    """
+    weight = evidence_weight(n_answers, correlation)[:, None]
+    return np.asarray(np.exp(log_softmax(log_prior + weight * log_lik, axis=1)), dtype=np.float64)
+
+
+def _minimise(loss: Callable[[float], float]) -> float:
+    lo, hi = CORRELATION_BOUNDS
+    result = minimize_scalar(loss, bounds=(lo, hi), method="bounded", options={"xatol": 1e-4})
+    return float(result.x)
+
+
+def fit_error_correlation(
+    log_prior: FloatArray, log_lik: FloatArray, n_answers: npt.ArrayLike, target: npt.NDArray[np.intp]
+) -> float:
+    """The ``ρ`` that best predicts known (gold) labels, by negative log-likelihood.
+
+    The worker matrices behind ``log_lik`` were fitted with the gold labels known, so the gold tasks look
+    a little easier than new ones and ``ρ`` comes out slightly low; with a few hundred gold tasks among
+    thousands the effect is small.
+
+    Args:
+        log_prior: Log class prior.
+        log_lik: Judgment evidence of the gold tasks, computed as if their labels were unknown.
+        n_answers: Judgments per gold task.
+        target: Class index of each gold label.
+
+    Returns:
+        ``ρ`` within :data:`CORRELATION_BOUNDS`.
+    """
+    rows = np.arange(len(target))
+
+    def loss(rho: float) -> float:
+        p = calibrated_posterior(log_prior, log_lik, n_answers, rho)
+        return float(-np.mean(np.log(np.maximum(p[rows, target], 1e-300))))
+
+    return _minimise(loss)
+
+
+def fit_error_correlation_heldout(
+    log_prior: FloatArray, others_lik: FloatArray, n_others: npt.ArrayLike, heldout_probs: FloatArray
+) -> float:
+    """The ``ρ`` that best predicts each judgment from the other judgments of its task (no gold needed).
+
+    For a judgment of worker ``j`` on task ``i``, the other judgments give a discounted posterior ``p``;
+    the judgment is then predicted as ``P(label) = Σ_t p_t · C_j[t, label]``. Overconfident posteriors
+    predict the dissenting votes on contested tasks badly, so ``ρ`` grows with how much workers err
+    together. It cannot see mistakes the whole crowd shares (only gold can), so it corrects less than a
+    gold fit; ``bench/RESULTS.md`` measures how much.
+
+    Args:
+        log_prior: Log class prior.
+        others_lik: Evidence of the task's other judgments, shape ``(m, n_labels)``.
+        n_others: How many other judgments that evidence sums.
+        heldout_probs: ``C_j[t, label]`` re-estimated without the judgment itself, so a worker's matrix
+            does not already "know" the answer it is asked to predict.
+
+    Returns:
+        ``ρ`` within :data:`CORRELATION_BOUNDS`.
+    """
+
+    def loss(rho: float) -> float:
+        p = calibrated_posterior(log_prior, others_lik, n_others, rho)
+        return float(-np.mean(np.log(np.maximum(np.sum(p * heldout_probs, axis=1), 1e-300))))
+
+    return _minimise(loss)

@@ -69,7 +69,7 @@ def test_priority_orders_fresh_items(factory: sessionmaker[Session], job: str, w
     assert isinstance(task, Task) and task.item_id == favourite
 
 
-def test_a_worker_holds_at_most_two_tasks_and_gets_held_ones_back(
+def test_a_worker_holds_at_most_three_tasks_and_gets_held_ones_back(
     factory: sessionmaker[Session], job: str, workers: list[Any]
 ) -> None:
     first = take(factory, job, workers[0])
@@ -77,7 +77,9 @@ def test_a_worker_holds_at_most_two_tasks_and_gets_held_ones_back(
     assert isinstance(first, Task) and isinstance(again, Task) and again.lease_id == first.lease_id
     prefetched = take(factory, job, workers[0], exclude=frozenset({first.lease_id}))
     assert isinstance(prefetched, Task) and prefetched.item_id != first.item_id
-    refused = take(factory, job, workers[0], exclude=frozenset({first.lease_id, prefetched.lease_id}))
+    third = take(factory, job, workers[0], exclude=frozenset({first.lease_id, prefetched.lease_id}))
+    assert isinstance(third, Task)
+    refused = take(factory, job, workers[0], exclude=frozenset({first.lease_id, prefetched.lease_id, third.lease_id}))
     assert isinstance(refused, NoTask) and "finish the tasks" in refused.reason
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from groundswell import __version__
-from groundswell.cli import consolidate_cmd, dataset, db, demo
+from groundswell.cli import consolidate_cmd, dataset, db, demo, jobs, people, serve
 
 __all__ = ["app", "main"]
 
@@ -17,6 +17,10 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(dataset.app, name="dataset")
+app.add_typer(jobs.app, name="job")
+app.add_typer(people.admin_app, name="admin")
+app.add_typer(people.worker_app, name="worker")
+app.command("serve")(serve.serve_command)
 app.command("demo")(demo.demo_command)
 consolidate_cmd.register(app)
 

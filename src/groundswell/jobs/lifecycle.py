@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from groundswell.domain import JobState
 from groundswell.errors import ConflictError, InvalidInputError, NotFoundError
+from groundswell.jobs.job_settings import validate_consolidation_settings
 from groundswell.jobs.labels import validate_labels
 from groundswell.store.queries import get_dataset
 from groundswell.store.tables import Item, Job, JobItem, JobTeam, LabelSchema, Team, utcnow
@@ -68,6 +69,7 @@ class JobSpec:
         maximum = self.max_workers_per_item or self.workers_per_item
         if not self.workers_per_item <= maximum <= 9:
             raise InvalidInputError(f"--max-workers-per-item must be {self.workers_per_item}–9, got {maximum}")
+        validate_consolidation_settings(self.settings, self.workers_per_item, maximum)
         if not 30 <= self.task_time_limit_s <= 28_800:
             raise InvalidInputError(f"--task-time-limit must be 30–28800 seconds, got {self.task_time_limit_s}")
         if self.task_availability_s < 60:

@@ -89,7 +89,10 @@ def annotator_stats(session: Session, job: Job, *, worker_id: int | None = None)
     by_worker: dict[int, list[Judgment]] = {}
     for judgment in session.scalars(query.order_by(Judgment.worker_id, Judgment.submitted_at)):
         by_worker.setdefault(judgment.worker_id, []).append(judgment)
-    names = dict(session.execute(select(Worker.id, Worker.display_name).where(Worker.id.in_(by_worker))).tuples())
+    names: dict[int, str] = {}
+    if by_worker:
+        query_names = select(Worker.id, Worker.display_name).where(Worker.id.in_(list(by_worker)))
+        names = {wid: name for wid, name in session.execute(query_names)}
     result = []
     for wid, rows in by_worker.items():
         spent = [r.time_spent_s for r in rows if r.time_spent_s is not None]

@@ -34,8 +34,9 @@ __all__ = [
     "undo_last_answer",
 ]
 
-#: The task on screen plus one prefetched, so the next tweet shows the instant a key is pressed.
-MAX_HELD_LEASES = 2
+#: The task on screen, one prefetched (so the next tweet shows the instant a key is pressed) and one whose
+#: answer is still on its way to the server.
+MAX_HELD_LEASES = 3
 _HOLDS_A_SLOT_OR_DONE = (LeaseState.ACTIVE, LeaseState.SUBMITTED, LeaseState.DECLINED)
 
 
@@ -275,8 +276,12 @@ def submit_answer(
         session.flush()
     except IntegrityError as exc:  # a concurrent retry with the same key won the race
         raise ConflictError("this answer is being recorded by another request; retry to get its result") from exc
-    if row.is_done:
-        maybe_complete(session, job)
+    # Imported here: consolidation builds on this module (effective_judgments_query).
+    from groundswell.jobs.consolidation import after_answer, request_consolidation
+
+    after_answer(session, job, row)  # per-submit majority vote; dynamic redundancy may ask for one more answer
+    if row.is_done and maybe_complete(session, job):
+        request_consolidation(session, job)  # the full model at job end
     return _result(judgment)
 
 

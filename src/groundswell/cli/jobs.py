@@ -1,0 +1,164 @@
+"""`groundswell job ...`: create labeling jobs and move them through their states."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from groundswell import jobs
+from groundswell.cli._common import console, handle_errors, state
+from groundswell.errors import InvalidInputError, UsageError
+from groundswell.jobs.exports import write_worker_responses_jsonl
+from groundswell.store.db import transaction
+
+app = typer.Typer(help="Create labeling jobs and start, pause or stop them.", no_args_is_help=True)
+
+
+def _read(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"{path}: the {what} is not UTF-8 text") from exc
+
+
+@app.command("create")
+def create_command(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Option(help="Dataset to label (see `groundswell dataset list`).")],
+    name: Annotated[str, typer.Option(help="Job name: letters, digits, hyphens; unique ignoring case.")],
+    labels: Annotated[
+        str | None, typer.Option(help="Comma-separated labels; their order fixes the class index.")
+    ] = None,
+    label_config: Annotated[
+        Path | None, typer.Option(help='Ground Truth label category file: {"document-version", "labels": [...]}.')
+    ] = None,
+    instructions: Annotated[Path | None, typer.Option(help="Markdown file with instructions and examples.")] = None,
+    workers_per_item: Annotated[int, typer.Option(help="Annotators per tweet, 1–9.")] = 3,
+    task_time_limit: Annotated[int, typer.Option(help="Seconds a task stays reserved for its annotator.")] = 300,
+    task_availability: Annotated[int, typer.Option(help="Seconds tasks stay available after the job starts.")] = (
+        30 * 24 * 3600
+    ),
+    max_concurrent_tasks: Annotated[int | None, typer.Option(help="Most tweets in progress at once.")] = None,
+    label_attribute_name: Annotated[
+        str | None, typer.Option(help="Output manifest attribute (default: the job name).")
+    ] = None,
+    team: Annotated[
+        list[str] | None, typer.Option(help="Team that may work on it (repeat); default: everyone.")
+    ] = None,
+    start: Annotated[bool, typer.Option("--start", help="Start the job right away.")] = False,
+) -> None:
+    """Create a labeling job over a dataset.
+
+    Example: groundswell job create --dataset launch --name launch-sentiment --labels positive,negative,neutral --start
+    """
+    with handle_errors():
+        if (labels is None) == (label_config is None):
+            raise UsageError("give exactly one of --labels and --label-config")
+        label_list = (
+            jobs.parse_labels(labels)
+            if labels is not None or label_config is None
+            else jobs.parse_label_config(_read(label_config, "label config"), source=str(label_config))
+        )
+        spec = jobs.JobSpec(
+            name=name,
+            dataset=dataset,
+            labels=label_list,
+            instructions_md=_read(instructions, "instructions") if instructions else "",
+            workers_per_item=workers_per_item,
+            task_time_limit_s=task_time_limit,
+            task_availability_s=task_availability,
+            max_concurrent_tasks=max_concurrent_tasks,
+            label_attribute_name=label_attribute_name,
+            teams=team or [],
+        )
+        with transaction(state(ctx).store()) as session:
+            job = jobs.create_job(session, spec)
+            if start:
+                jobs.change_state(session, job.name, "start")
+            progress = jobs.job_progress(session, job)
+        console.print(
+            f"Created job [bold]{job.name}[/] ({job.state.value}) over {progress.items:,} tweets, "
+            f"{workers_per_item} answers each; labels: "
+            + ", ".join(f"{i}={label}" for i, label in enumerate(label_list))
+        )
+
+
+def _transition(ctx: typer.Context, name: str, action: str) -> None:
+    with handle_errors(), transaction(state(ctx).store()) as session:
+        job = jobs.change_state(session, name, action)
+        console.print(f"Job [bold]{job.name}[/] is now {job.state.value}.")
+
+
+@app.command("start")
+def start_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Job name.")]) -> None:
+    """Start (or resume) a job: annotators can get tasks. Example: groundswell job start launch-sentiment"""
+    _transition(ctx, name, "start")
+
+
+@app.command("pause")
+def pause_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Job name.")]) -> None:
+    """Pause a running job: no new tasks; answers to held tasks are still accepted."""
+    _transition(ctx, name, "pause")
+
+
+@app.command("stop")
+def stop_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Job name.")]) -> None:
+    """Stop a job for good: no new tasks and no more answers."""
+    _transition(ctx, name, "stop")
+
+
+@app.command("list")
+def list_command(ctx: typer.Context) -> None:
+    """Jobs with their state and progress."""
+    with handle_errors(), transaction(state(ctx).store()) as session:
+        table = Table("job", "state", "done", "in progress", "open", "judgments", "annotators active")
+        for job in jobs.list_jobs(session):
+            p = jobs.job_progress(session, job)
+            table.add_row(
+                job.name,
+                job.state.value,
+                f"{p.done:,}/{p.items:,}",
+                f"{p.in_progress:,}",
+                f"{p.open:,}",
+                f"{p.judgments:,}/{p.judgments_wanted:,}",
+                str(p.active_annotators),
+            )
+        console.print(table)
+
+
+@app.command("show")
+def show_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Job name.")]) -> None:
+    """Progress and per-annotator counts and pace of one job."""
+    with handle_errors(), transaction(state(ctx).store()) as session:
+        job = jobs.get_job(session, name)
+        p = jobs.job_progress(session, job)
+        console.print(
+            f"[bold]{job.name}[/] ({job.state.value}): {p.done:,}/{p.items:,} tweets done, {p.in_progress:,} in "
+            f"progress, {p.open:,} open; {p.judgments:,} of {p.judgments_wanted:,} answers"
+        )
+        table = Table("annotator", "answers", "median s/tweet", "tweets/hour")
+        for a in jobs.annotator_stats(session, job):
+            table.add_row(
+                a.name,
+                str(a.judgments),
+                f"{a.median_seconds:.1f}" if a.median_seconds is not None else "—",
+                f"{a.per_hour:.0f}" if a.per_hour is not None else "—",
+            )
+        console.print(table)
+
+
+@app.command("responses")
+def responses_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Job name.")],
+    out: Annotated[Path, typer.Option("--out", help="JSON Lines file to write.")],
+) -> None:
+    """Raw answers in Ground Truth's worker-response shape, one item per line."""
+    with handle_errors(), transaction(state(ctx).store()) as session, out.open("w", encoding="utf-8") as handle:
+        count = write_worker_responses_jsonl(session, jobs.get_job(session, name), handle)
+    console.print(f"Wrote worker responses for {count:,} tweets to {out}.")

@@ -1,0 +1,39 @@
+"""`groundswell serve`: the web app (API, annotator UI, admin pages) under uvicorn."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from groundswell.cli._common import console, handle_errors, state
+
+
+def serve_command(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes (share one database).")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Run the labeling service.
+
+    Example: groundswell serve --host 0.0.0.0 --port 8000 --workers 4
+    """
+    with handle_errors():
+        app_state = state(ctx)
+        app_state.store()  # migrate once here, not in every worker process
+        os.environ["GROUNDSWELL_DATABASE_URL"] = app_state.settings.database_url
+        os.environ["GROUNDSWELL_DATA_DIR"] = str(app_state.settings.data_dir)
+        console.print(f"Serving on http://{host}:{port} with {workers} process(es); Ctrl+C stops.")
+    uvicorn.run(
+        "groundswell.web.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+    )

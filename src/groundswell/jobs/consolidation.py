@@ -1,0 +1,524 @@
+"""Consolidation inside a labeling job: one label per item, worker skills, agreement, dynamic redundancy.
+
+Two paths write ``consolidated_labels``, for two different needs:
+
+* **On every submit** (:func:`after_answer`, called by ``routing.submit_answer`` with the item's row
+  locked): a majority vote over that item's current answers. It reads at most a few rows, so the admin
+  page and dynamic redundancy see every answer at once.
+* **In the background and at job end** (:func:`consolidate_job`, run by ``groundswell.runner`` or
+  ``groundswell job consolidate``): the job's model (``Job.settings["consolidation_method"]``, default
+  ``auto``) over all judgments, with gold items informing worker quality. It replaces the per-submit
+  votes and refreshes the per-worker skill table.
+
+A background fit reads a snapshot and may finish after new answers arrived. So that it never overwrites a
+fresher per-submit label with an older answer set, it writes its rows with ``updated_at`` = the snapshot
+time and only replaces rows not updated since (the next periodic run picks the newer answers up).
+
+Confidence. Majority-vote confidence is the vote share, as in Ground Truth, except that an item with a
+single judgment gets **0.0**: Ground Truth reports 0.00 with one worker per object, since one answer says
+nothing about agreement. Dawid–Skene confidences are the models' calibrated posteriors.
+
+Gold items (``job_items.is_gold``) inform worker skills but never get a consolidated label, so they never
+reach an output manifest.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, exists, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from groundswell.consolidate import (
+    AutoAggregator,
+    BaseAggregator,
+    fleiss_kappa,
+    krippendorff_alpha,
+    make_aggregator,
+    per_label_agreement,
+    percent_agreement,
+)
+from groundswell.domain import WorkState
+from groundswell.jobs.job_settings import consolidation_settings
+from groundswell.jobs.lifecycle import job_labels
+from groundswell.jobs.routing import effective_judgments_query
+from groundswell.store.tables import (
+    ConsolidatedLabel,
+    Item,
+    Job,
+    JobItem,
+    Judgment,
+    Work,
+    Worker,
+    WorkerSkill,
+    utcnow,
+)
+
+__all__ = [
+    "CONSOLIDATE_WORK",
+    "AgreementSummary",
+    "ConsolidationReport",
+    "ItemEstimate",
+    "LabelAgreement",
+    "WorkerSkillRow",
+    "after_answer",
+    "agreement_summary",
+    "consolidate_job",
+    "incremental_update",
+    "judgments_frame",
+    "needs_more_judgments",
+    "request_consolidation",
+    "worker_skills",
+]
+
+#: ``work.kind`` of a full consolidation; ``groundswell.runner`` runs it with :func:`consolidate_job`.
+CONSOLIDATE_WORK = "consolidate"
+#: Methods whose confidence is a vote share, to which Ground Truth's one-worker rule (confidence 0) applies.
+_VOTE_METHODS = frozenset({"mv", "wmv"})
+_WRITE_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class ItemEstimate:
+    """An item's label after the per-submit majority vote."""
+
+    item_id: int
+    label: str
+    confidence: float
+    judgment_count: int
+
+
+@dataclass(frozen=True)
+class ConsolidationReport:
+    """What one full consolidation did."""
+
+    job: str
+    method: str
+    reason: str
+    items_labeled: int
+    judgments: int
+    workers: int
+    gold_items: int
+    snapshot: datetime
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, for ``work.result`` and the CLI's ``--json``."""
+        return {
+            "job": self.job,
+            "method": self.method,
+            "reason": self.reason,
+            "items_labeled": self.items_labeled,
+            "judgments": self.judgments,
+            "workers": self.workers,
+            "gold_items": self.gold_items,
+            "snapshot": self.snapshot.isoformat(),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True)
+class WorkerSkillRow:
+    worker_id: int
+    name: str
+    method: str
+    accuracy: float
+    gold_accuracy: float | None
+    judgments: int
+    confusion: list[list[float]] | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class LabelAgreement:
+    label: str
+    share: float | None
+    specific_agreement: float | None
+    fleiss_kappa: float | None
+    krippendorff_alpha: float | None
+
+
+@dataclass(frozen=True)
+class AgreementSummary:
+    """The agreement figures for a job's admin page; ``None`` where a figure is undefined (e.g. no overlap)."""
+
+    judgments: int
+    items_judged: int
+    items_with_overlap: int
+    workers: int
+    krippendorff_alpha: float | None
+    fleiss_kappa: float | None
+    percent_agreement: float | None
+    per_label: list[LabelAgreement] = field(default_factory=list)
+    items_labeled: int = 0
+    mean_confidence: float | None = None
+    below_threshold: int = 0
+    methods: dict[str, int] = field(default_factory=dict)
+
+
+# --- reading judgments ----------------------------------------------------------------------------------------
+
+
+def judgments_frame(session: Session, job: Job) -> pd.DataFrame:
+    """Every worker's current answer in the job as a ``task, worker, label`` table (gold items included).
+
+    ``task`` is the item id and ``worker`` the worker id. Only three columns are read, so a million
+    judgments load in seconds.
+    """
+    query = effective_judgments_query(job.id).with_only_columns(Judgment.item_id, Judgment.worker_id, Judgment.label)
+    rows = session.execute(query.execution_options(yield_per=50_000)).all()
+    frame = pd.DataFrame(rows, columns=["task", "worker", "label"])
+    return frame.astype({"task": np.int64, "worker": np.int64, "label": object})
+
+
+def _gold(session: Session, job: Job, labels: Sequence[str]) -> tuple[set[int], pd.Series[Any]]:
+    """All gold item ids of the job, and the gold labels usable as known answers (in the job's labels)."""
+    rows = session.execute(
+        select(JobItem.item_id, Item.gold_label)
+        .join(Item, Item.id == JobItem.item_id)
+        .where(JobItem.job_id == job.id, JobItem.is_gold)
+    ).all()
+    known = {item_id: label for item_id, label in rows if label in labels}
+    return {item_id for item_id, _ in rows}, pd.Series(known, dtype=object)
+
+
+# --- the per-submit path --------------------------------------------------------------------------------------
+
+
+def _current_answers(session: Session, job_id: int, item_id: int) -> list[str]:
+    """The item's effective answers: each worker's highest revision, unless it is a withdrawal.
+
+    The same rule as ``routing.effective_judgments_query``, applied in Python to one item's few rows so the
+    query stays on the (job, item) index instead of grouping the whole job.
+    """
+    rows = session.execute(
+        select(Judgment.worker_id, Judgment.label)
+        .where(Judgment.job_id == job_id, Judgment.item_id == item_id)
+        .order_by(Judgment.worker_id, Judgment.revision)
+    )
+    latest: dict[int, str | None] = {}
+    for worker_id, label in rows:
+        latest[worker_id] = label
+    return [label for label in latest.values() if label is not None]
+
+
+def _upsert(session: Session, rows: list[dict[str, Any]], *, only_if_older: bool) -> None:
+    """Insert or replace label rows; with ``only_if_older``, leave rows updated after this write's time."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = upsert(ConsolidatedLabel)
+    columns = ("label", "class_index", "confidence", "method", "human_annotated", "judgment_count", "updated_at")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[ConsolidatedLabel.job_id, ConsolidatedLabel.item_id],
+        set_={name: stmt.excluded[name] for name in (*columns, "model_version_id")},
+        where=(ConsolidatedLabel.updated_at <= stmt.excluded.updated_at) if only_if_older else None,
+    )
+    for start in range(0, len(rows), _WRITE_CHUNK):
+        session.execute(stmt, rows[start : start + _WRITE_CHUNK])
+
+
+def incremental_update(session: Session, job: Job, item_id: int) -> ItemEstimate | None:
+    """Re-vote one item from its current answers and store the result; ``None`` when it has no label.
+
+    Ties are broken at random with the item id as seed, so re-running gives the same label. Gold items are
+    never labeled. An item whose answers were all withdrawn loses its human label.
+    """
+    row = session.get(JobItem, (job.id, item_id))
+    if row is None or row.is_gold:
+        return None
+    votes = _current_answers(session, job.id, item_id)
+    if not votes:
+        session.execute(
+            delete(ConsolidatedLabel).where(
+                ConsolidatedLabel.job_id == job.id,
+                ConsolidatedLabel.item_id == item_id,
+                ConsolidatedLabel.human_annotated,
+            )
+        )
+        return None
+    labels = job_labels(session, job)
+    counts = Counter(votes)
+    top = max(counts.values())
+    tied = [label for label in labels if counts.get(label) == top]
+    winner = tied[0] if len(tied) == 1 else random.Random(item_id).choice(tied)
+    confidence = 0.0 if len(votes) == 1 else top / len(votes)
+    record = {
+        "job_id": job.id,
+        "item_id": item_id,
+        "label": winner,
+        "class_index": labels.index(winner),
+        "confidence": confidence,
+        "method": "mv",
+        "human_annotated": True,
+        "judgment_count": len(votes),
+        "model_version_id": None,
+        "updated_at": utcnow(),
+    }
+    _upsert(session, [record], only_if_older=False)
+    return ItemEstimate(item_id=item_id, label=winner, confidence=confidence, judgment_count=len(votes))
+
+
+def needs_more_judgments(job: Job, row: JobItem, estimate: ItemEstimate | None) -> bool:
+    """Dynamic redundancy's rule for an item that has all the judgments it currently wants.
+
+    One more judgment is wanted when the job has dynamic redundancy on, the item is not gold, it has at
+    least the job's minimum (``workers_per_item``), it is still below the maximum, and its confidence is
+    under the threshold (or it has no label at all).
+    """
+    settings = consolidation_settings(job.settings)
+    if not settings.dynamic_redundancy or row.is_gold:
+        return False
+    if row.judgments_accepted < job.workers_per_item or row.judgments_wanted >= job.max_workers_per_item:
+        return False
+    return estimate is None or estimate.confidence < settings.threshold
+
+
+def after_answer(session: Session, job: Job, row: JobItem) -> ItemEstimate | None:
+    """What ``submit_answer`` does after storing an answer, with the item's row still locked.
+
+    Updates the item's majority-vote label, and under dynamic redundancy turns an item that just got all
+    the judgments it wanted, but is still unsure, back into an open one wanting one more. Raising
+    ``judgments_wanted`` keeps the invariant ``accepted + active leases ≤ wanted``; it never passes the
+    job's maximum.
+    """
+    estimate = incremental_update(session, job, row.item_id)
+    if row.is_done and needs_more_judgments(job, row, estimate):
+        row.judgments_wanted += 1
+        row.is_done = False
+        session.flush()
+    return estimate
+
+
+def request_consolidation(session: Session, job: Job) -> None:
+    """Queue a full consolidation of the job for the background runner, unless one is already waiting.
+
+    Writes the ``work`` row directly (the runner layer sits above jobs and may not be imported here); the
+    row's shape (kind ``"consolidate"``, the job id) is the contract with ``groundswell.runner``.
+    """
+    waiting = session.scalar(
+        select(exists().where(Work.kind == CONSOLIDATE_WORK, Work.job_id == job.id, Work.state == WorkState.QUEUED))
+    )
+    if not waiting:
+        session.add(Work(kind=CONSOLIDATE_WORK, job_id=job.id, payload={}, state=WorkState.QUEUED))
+        session.flush()
+
+
+# --- the full model -------------------------------------------------------------------------------------------
+
+
+def _fitted_method(model: BaseAggregator, method: str) -> tuple[str, str, BaseAggregator]:
+    if isinstance(model, AutoAggregator):
+        return model.method_, f"auto: {model.reason_}", model.aggregator_
+    return method, f"{method} (job setting)", model
+
+
+def consolidate_job(
+    session: Session, job: Job, *, method: str | None = None, random_state: int = 0
+) -> ConsolidationReport:
+    """Fit the job's consolidation model on all current judgments; store labels and worker skills.
+
+    Args:
+        session: An open transaction; nothing is committed here.
+        job: The job.
+        method: Overrides ``Job.settings["consolidation_method"]`` (``auto``, ``mv``, ``wmv``, ``ds``, ``ods``).
+        random_state: Seed for tie-breaking.
+
+    Returns:
+        What was fitted and written.
+    """
+    started = time.perf_counter()
+    snapshot = utcnow()
+    method = method or consolidation_settings(job.settings).method
+    labels = job_labels(session, job)
+    gold_items, gold = _gold(session, job, labels)
+    frame = judgments_frame(session, job)
+    judged = effective_judgments_query(job.id).with_only_columns(Judgment.item_id).distinct()
+    # Labels of items nobody answers any more, and of gold items, go; machine labels stay.
+    session.execute(
+        delete(ConsolidatedLabel).where(
+            ConsolidatedLabel.job_id == job.id,
+            ConsolidatedLabel.human_annotated,
+            ConsolidatedLabel.updated_at <= snapshot,
+            ConsolidatedLabel.item_id.not_in(judged.scalar_subquery()),
+        )
+    )
+    if gold_items:
+        gold_query = select(JobItem.item_id).where(JobItem.job_id == job.id, JobItem.is_gold)
+        session.execute(
+            delete(ConsolidatedLabel).where(
+                ConsolidatedLabel.job_id == job.id, ConsolidatedLabel.item_id.in_(gold_query.scalar_subquery())
+            )
+        )
+    if frame.empty:
+        session.execute(delete(WorkerSkill).where(WorkerSkill.job_id == job.id))
+        return ConsolidationReport(job.name, method, "no judgments yet", 0, 0, 0, len(gold_items), snapshot, 0.0)
+    model = make_aggregator(method, labels=labels, random_state=random_state)
+    model.fit(frame, gold.loc[gold.index.isin(frame["task"])] if len(gold) else None)
+    chosen, reason, fitted = _fitted_method(model, method)
+    per_task = frame.groupby("task").size()
+    keep = ~model.labels_.index.isin(list(gold_items))
+    tasks = model.labels_.index[keep]
+    winners = model.labels_[keep]
+    confidence = model.confidence_[keep].to_numpy(dtype=np.float64)
+    counts = per_task.reindex(tasks).to_numpy()
+    if chosen in _VOTE_METHODS:
+        confidence = np.where(counts == 1, 0.0, confidence)
+    index = {label: position for position, label in enumerate(labels)}
+    rows = [
+        {
+            "job_id": job.id,
+            "item_id": int(task),
+            "label": str(label),
+            "class_index": index[str(label)],
+            "confidence": float(conf),
+            "method": chosen,
+            "human_annotated": True,
+            "judgment_count": int(count),
+            "model_version_id": None,
+            "updated_at": snapshot,
+        }
+        for task, label, conf, count in zip(tasks, winners.to_numpy(), confidence, counts, strict=True)
+    ]
+    _upsert(session, rows, only_if_older=True)
+    _store_skills(session, job, frame, gold, chosen, fitted, model.skills_, labels, snapshot)
+    return ConsolidationReport(
+        job=job.name,
+        method=chosen,
+        reason=reason,
+        items_labeled=len(rows),
+        judgments=len(frame),
+        workers=int(frame["worker"].nunique()),
+        gold_items=len(gold_items),
+        snapshot=snapshot,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _store_skills(
+    session: Session,
+    job: Job,
+    frame: pd.DataFrame,
+    gold: pd.Series[Any],
+    method: str,
+    fitted: BaseAggregator,
+    skills: pd.Series[float],
+    labels: list[str],
+    when: datetime,
+) -> None:
+    """Replace the job's worker-skill rows: accuracy from the model, accuracy on gold, confusion matrix."""
+    per_worker = frame.groupby("worker").size()
+    on_gold = frame[frame["task"].isin(gold.index)]
+    gold_hits = (on_gold["label"].to_numpy() == gold.reindex(on_gold["task"]).to_numpy()).astype(float)
+    gold_accuracy = pd.Series(gold_hits, index=on_gold["worker"].to_numpy()).groupby(level=0).mean()
+    confusions: pd.DataFrame | None = getattr(fitted, "confusions_", None)
+    session.execute(delete(WorkerSkill).where(WorkerSkill.job_id == job.id))
+    rows = []
+    for worker_id, accuracy in zip(skills.index.to_numpy(), skills.to_numpy(), strict=True):
+        confusion = None
+        if confusions is not None:
+            matrix = confusions.loc[worker_id].reindex(index=labels, columns=labels)
+            confusion = [[round(float(v), 6) for v in row] for row in matrix.to_numpy()]
+        rows.append(
+            {
+                "job_id": job.id,
+                "worker_id": int(worker_id),
+                "method": method,
+                "accuracy": float(accuracy),
+                "gold_accuracy": float(gold_accuracy[worker_id]) if worker_id in gold_accuracy.index else None,
+                "confusion": confusion,
+                "judgment_count": int(per_worker.get(worker_id, 0)),
+                "updated_at": when,
+            }
+        )
+    for start in range(0, len(rows), _WRITE_CHUNK):
+        session.execute(insert(WorkerSkill), rows[start : start + _WRITE_CHUNK])
+
+
+# --- read side for the admin page -----------------------------------------------------------------------------
+
+
+def worker_skills(session: Session, job: Job) -> list[WorkerSkillRow]:
+    """The job's per-worker skill table from the last full consolidation, most active workers first."""
+    rows = session.execute(
+        select(WorkerSkill, Worker.display_name)
+        .join(Worker, Worker.id == WorkerSkill.worker_id)
+        .where(WorkerSkill.job_id == job.id)
+        .order_by(WorkerSkill.judgment_count.desc(), WorkerSkill.worker_id)
+    )
+    return [
+        WorkerSkillRow(
+            worker_id=skill.worker_id,
+            name=name,
+            method=skill.method,
+            accuracy=skill.accuracy,
+            gold_accuracy=skill.gold_accuracy,
+            judgments=skill.judgment_count,
+            confusion=skill.confusion,
+            updated_at=skill.updated_at,
+        )
+        for skill, name in rows
+    ]
+
+
+def _figure(value: float) -> float | None:
+    return None if value is None or np.isnan(value) else float(value)
+
+
+def agreement_summary(session: Session, job: Job) -> AgreementSummary:
+    """Inter-annotator agreement over the job's current judgments, plus how confident its labels are.
+
+    Agreement is computed from judgments (gold items included: agreement describes the workers), the
+    label figures from the stored consolidated labels (gold items never have one).
+    """
+    labels = job_labels(session, job)
+    frame = judgments_frame(session, job)
+    label_stats = session.execute(
+        select(ConsolidatedLabel.method, func.count(), func.avg(ConsolidatedLabel.confidence))
+        .where(ConsolidatedLabel.job_id == job.id)
+        .group_by(ConsolidatedLabel.method)
+    ).all()
+    threshold = consolidation_settings(job.settings).threshold
+    below = session.scalar(
+        select(func.count()).where(ConsolidatedLabel.job_id == job.id, ConsolidatedLabel.confidence < threshold)
+    )
+    labeled = sum(int(count) for _, count, _ in label_stats)
+    mean = sum(float(avg) * int(count) for _, count, avg in label_stats) / labeled if labeled else None
+    methods = {str(method): int(count) for method, count, _ in label_stats}
+    if frame.empty:
+        return AgreementSummary(0, 0, 0, 0, None, None, None, [], labeled, mean, int(below or 0), methods)
+    per_task = frame.groupby("task").size()
+    table = per_label_agreement(frame, labels)
+    return AgreementSummary(
+        judgments=len(frame),
+        items_judged=len(per_task),
+        items_with_overlap=int((per_task >= 2).sum()),
+        workers=int(frame["worker"].nunique()),
+        krippendorff_alpha=_figure(krippendorff_alpha(frame, labels)),
+        fleiss_kappa=_figure(fleiss_kappa(frame, labels)),
+        percent_agreement=_figure(percent_agreement(frame, labels)),
+        per_label=[
+            LabelAgreement(
+                label=str(label),
+                share=_figure(row["share"]),
+                specific_agreement=_figure(row["specific_agreement"]),
+                fleiss_kappa=_figure(row["fleiss_kappa"]),
+                krippendorff_alpha=_figure(row["krippendorff_alpha"]),
+            )
+            for label, row in table.iterrows()
+        ],
+        items_labeled=labeled,
+        mean_confidence=mean,
+        below_threshold=int(below or 0),
+        methods=methods,
+    )

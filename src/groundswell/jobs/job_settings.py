@@ -1,0 +1,70 @@
+"""The consolidation keys of ``Job.settings``, parsed and validated in one place.
+
+``Job.settings`` is a JSON object that several features share; this module owns three of its keys:
+
+* ``"consolidation_method"``: ``"auto"`` (default), ``"mv"``, ``"wmv"``, ``"ds"`` or ``"ods"``; the model the
+  background runner and ``groundswell job consolidate`` fit (see ``groundswell.consolidate``).
+* ``"dynamic_redundancy"``: ``false`` (default) or ``true``. When on, an item that has the job's minimum
+  number of judgments (``workers_per_item``) but whose label confidence is below the threshold asks for one
+  more judgment, up to ``max_workers_per_item``.
+* ``"redundancy_threshold"``: the confidence at which an item stops asking for more (default 0.7).
+
+It is a module of its own, with no database code, so that job creation (``lifecycle``) can validate the
+keys without importing the consolidation use cases, which import ``lifecycle`` themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from groundswell.consolidate import METHODS
+from groundswell.errors import InvalidInputError
+
+__all__ = [
+    "DEFAULT_REDUNDANCY_THRESHOLD",
+    "ConsolidationSettings",
+    "consolidation_settings",
+    "validate_consolidation_settings",
+]
+
+#: With majority-vote confidence (vote share) this stops on 2/2, 3/4 and 4/5 agreeing votes and asks for
+#: more on 2/3, 2/4 and 3/5: an item is closed once a clear majority of at least two exists.
+DEFAULT_REDUNDANCY_THRESHOLD = 0.7
+
+
+@dataclass(frozen=True)
+class ConsolidationSettings:
+    """A job's consolidation switches, with defaults filled in."""
+
+    method: str = "auto"
+    dynamic_redundancy: bool = False
+    threshold: float = DEFAULT_REDUNDANCY_THRESHOLD
+
+
+def consolidation_settings(settings: Mapping[str, Any] | None) -> ConsolidationSettings:
+    """Read the keys from a job's ``settings``; raises ``InvalidInputError`` naming a bad key."""
+    settings = settings or {}
+    method = settings.get("consolidation_method", "auto")
+    if method not in METHODS:
+        raise InvalidInputError(f"consolidation_method must be one of {', '.join(METHODS)}, got {method!r}")
+    dynamic = settings.get("dynamic_redundancy", False)
+    if not isinstance(dynamic, bool):
+        raise InvalidInputError(f"dynamic_redundancy must be true or false, got {dynamic!r}")
+    threshold = settings.get("redundancy_threshold", DEFAULT_REDUNDANCY_THRESHOLD)
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 < threshold <= 1.0:
+        raise InvalidInputError(f"redundancy_threshold must be a number in (0, 1], got {threshold!r}")
+    return ConsolidationSettings(method=str(method), dynamic_redundancy=dynamic, threshold=float(threshold))
+
+
+def validate_consolidation_settings(
+    settings: Mapping[str, Any] | None, workers_per_item: int, max_workers_per_item: int
+) -> None:
+    """Refuse settings that cannot work, e.g. dynamic redundancy with no room above the minimum."""
+    parsed = consolidation_settings(settings)
+    if parsed.dynamic_redundancy and max_workers_per_item <= workers_per_item:
+        raise InvalidInputError(
+            f"--dynamic-redundancy needs --max-workers-per-item above --workers-per-item ({workers_per_item}); "
+            f"got {max_workers_per_item}"
+        )

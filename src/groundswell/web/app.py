@@ -1,0 +1,62 @@
+"""The web application: JSON API, annotator UI and admin pages in one FastAPI app.
+
+``create_app(settings)`` is the composition root for HTTP; ``app_from_env()`` is what ``groundswell serve``
+hands to uvicorn (each worker process builds its own engine from the same settings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from groundswell import __version__
+from groundswell.settings import Settings
+from groundswell.store import make_engine, make_session_factory, upgrade
+from groundswell.web.errors import install_error_handlers
+from groundswell.web.routes import api, pages
+
+__all__ = ["app_from_env", "create_app"]
+
+_HERE = Path(__file__).parent
+
+
+def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
+    engine = make_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Groundswell",
+        version=__version__,
+        description="Tweet labeling jobs, routing and answers. Admin routes take `Authorization: Bearer <key>`.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.factory = make_session_factory(engine)
+    app.state.templates = Jinja2Templates(directory=str(_HERE / "templates"))
+    app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
+    install_error_handlers(app)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn: settings from GROUNDSWELL_* variables. Migrations are run by `serve` beforehand."""
+    return create_app(Settings(), migrate=False)

@@ -1,0 +1,247 @@
+"""The JSON API (`/api/v1`): thin handlers — parse, authenticate, call one use case, convert the result.
+
+Every handler runs its use case inside one transaction that commits before the response is sent, so an
+acknowledged answer is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from fastapi import APIRouter, Response, status
+from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
+
+from groundswell import jobs
+from groundswell.errors import InvalidInputError
+from groundswell.jobs.exports import worker_responses
+from groundswell.jobs.labels import parse_label_config, validate_labels
+from groundswell.jobs.views import (
+    dataset_name,
+    job_team_names,
+    jobs_for_worker,
+    my_judgments,
+    visible_judgment,
+)
+from groundswell.store.db import transaction
+from groundswell.store.tables import Item, Job, Judgment
+from groundswell.web.auth import authenticate
+from groundswell.web.deps import CredentialsDep, StoreDep
+from groundswell.web.schemas import (
+    AnnotatorStatsPublic,
+    JobCreate,
+    JobProgressPublic,
+    JobPublic,
+    JudgmentPublic,
+    MeJob,
+    MePublic,
+    NextTaskRequest,
+    NextTaskResponse,
+    SubmitRequest,
+    SubmitResponse,
+    TaskPublic,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1")
+
+
+def job_public(session: Session, job: Job, *, with_progress: bool = True) -> JobPublic:
+    return JobPublic(
+        name=job.name,
+        dataset=dataset_name(session, job),
+        labels=jobs.job_labels(session, job),
+        state=job.state.value,
+        label_attribute_name=job.label_attribute_name,
+        workers_per_item=job.workers_per_item,
+        max_workers_per_item=job.max_workers_per_item,
+        task_time_limit_s=job.task_time_limit_s,
+        task_availability_s=job.task_availability_s,
+        max_concurrent_tasks=job.max_concurrent_tasks,
+        teams=job_team_names(session, job),
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        progress=JobProgressPublic.of(jobs.job_progress(session, job)) if with_progress else None,
+    )
+
+
+def _judgment_public(job: Job, judgment: Judgment, external_id: str) -> JudgmentPublic:
+    return JudgmentPublic(
+        id=judgment.id,
+        job=job.name,
+        item_id=external_id,
+        worker_id=judgment.worker_id,
+        label=judgment.label,
+        revision=judgment.revision,
+        time_spent_s=judgment.time_spent_s,
+        submitted_at=judgment.submitted_at,
+    )
+
+
+# --- admin ---------------------------------------------------------------------------------------------------
+
+
+@router.post("/jobs", status_code=status.HTTP_201_CREATED, response_model=JobPublic, tags=["jobs"])
+def create_job(body: JobCreate, store: StoreDep, creds: CredentialsDep) -> JobPublic:
+    """Create a draft job over a dataset. Give ``labels`` or Ground Truth's ``label_config``."""
+    if (body.labels is None) == (body.label_config is None):
+        raise InvalidInputError("give exactly one of 'labels' and 'label_config'")
+    labels = (
+        validate_labels(body.labels)
+        if body.labels is not None
+        else parse_label_config(json.dumps(body.label_config), source="label_config")
+    )
+    spec = jobs.JobSpec(**{**body.model_dump(exclude={"label_config"}), "labels": labels})
+    with transaction(store) as session:
+        authenticate(session, creds, admin=True)
+        job = jobs.create_job(session, spec)
+        return job_public(session, job)
+
+
+@router.get("/jobs", response_model=list[JobPublic], tags=["jobs"])
+def list_jobs(store: StoreDep, creds: CredentialsDep) -> list[JobPublic]:
+    with transaction(store) as session:
+        authenticate(session, creds, admin=True)
+        return [job_public(session, job) for job in jobs.list_jobs(session)]
+
+
+@router.get("/jobs/{name}", response_model=JobPublic, tags=["jobs"])
+def get_job(name: str, store: StoreDep, creds: CredentialsDep) -> JobPublic:
+    with transaction(store) as session:
+        authenticate(session, creds, admin=True)
+        return job_public(session, jobs.get_job(session, name))
+
+
+def _state_route(action: str) -> None:
+    def change_job_state(name: str, store: StoreDep, creds: CredentialsDep) -> JobPublic:
+        with transaction(store) as session:
+            authenticate(session, creds, admin=True)
+            return job_public(session, jobs.change_state(session, name, action))
+
+    change_job_state.__name__ = f"{action}_job"
+    change_job_state.__doc__ = f"{action.capitalize()} the job; transitions the state machine forbids get 409."
+    router.post(f"/jobs/{{name}}/{action}", response_model=JobPublic, tags=["jobs"])(change_job_state)
+
+
+for _action in ("start", "pause", "stop"):
+    _state_route(_action)
+
+
+@router.get("/jobs/{name}/annotators", response_model=list[AnnotatorStatsPublic], tags=["jobs"])
+def annotators(name: str, store: StoreDep, creds: CredentialsDep) -> list[AnnotatorStatsPublic]:
+    with transaction(store) as session:
+        authenticate(session, creds, admin=True)
+        return [AnnotatorStatsPublic.of(s) for s in jobs.annotator_stats(session, jobs.get_job(session, name))]
+
+
+@router.get("/jobs/{name}/worker-responses", tags=["jobs"], response_class=StreamingResponse)
+def export_worker_responses(name: str, store: StoreDep, creds: CredentialsDep) -> StreamingResponse:
+    """Raw answers in Ground Truth's worker-response shape, one JSON document per item and line."""
+    with transaction(store) as session:
+        authenticate(session, creds, admin=True)
+        job = jobs.get_job(session, name)
+        lines = [
+            json.dumps({"datasetObjectId": str(object_id), "itemId": external_id, **document}) + "\n"
+            for object_id, external_id, document in worker_responses(session, job)
+        ]
+
+    def body() -> Iterator[str]:
+        yield from lines
+
+    headers = {"Content-Disposition": f'attachment; filename="{job.name}-worker-responses.jsonl"'}
+    return StreamingResponse(body(), media_type="application/x-ndjson", headers=headers)
+
+
+# --- annotators -------------------------------------------------------------------------------------------------
+
+
+@router.get("/me", response_model=MePublic, tags=["annotate"])
+def me(store: StoreDep, creds: CredentialsDep) -> MePublic:
+    with transaction(store) as session:
+        principal = authenticate(session, creds)
+        available = [
+            MeJob(name=job.name, labels=jobs.job_labels(session, job), state=job.state.value)
+            for job in jobs_for_worker(session, principal.worker)
+        ]
+        worker = principal.worker
+        return MePublic(worker_id=worker.id, name=worker.display_name, is_admin=principal.is_admin, jobs=available)
+
+
+@router.post("/jobs/{name}/tasks/next", response_model=NextTaskResponse, tags=["annotate"])
+def next_task(name: str, body: NextTaskRequest, store: StoreDep, creds: CredentialsDep) -> NextTaskResponse:
+    """The caller's next tweet, held for them until the job's task time limit."""
+    with transaction(store) as session:
+        principal = authenticate(session, creds)
+        result = jobs.next_task(session, name, principal.worker, exclude=frozenset(body.exclude))
+        if isinstance(result, jobs.NoTask):
+            return NextTaskResponse(task=None, reason=result.reason)
+        return NextTaskResponse(task=TaskPublic.of(result))
+
+
+@router.post("/tasks/{lease_id}/submit", response_model=SubmitResponse, tags=["annotate"])
+def submit(lease_id: int, body: SubmitRequest, store: StoreDep, creds: CredentialsDep) -> SubmitResponse:
+    """Answer a held task. Retrying with the same ``idempotency_key`` returns the original result."""
+    with transaction(store) as session:
+        principal = authenticate(session, creds)
+        result = jobs.submit_answer(
+            session,
+            principal.worker,
+            lease_id,
+            label=body.label,
+            idempotency_key=body.idempotency_key,
+            time_spent_s=body.time_spent_s,
+        )
+    return SubmitResponse.of(result)
+
+
+@router.post("/tasks/{lease_id}/decline", status_code=status.HTTP_204_NO_CONTENT, tags=["annotate"])
+def decline(lease_id: int, store: StoreDep, creds: CredentialsDep) -> Response:
+    """Skip a held task; the tweet goes back to the pool for someone else."""
+    with transaction(store) as session:
+        principal = authenticate(session, creds)
+        jobs.decline_task(session, principal.worker, lease_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/jobs/{name}/undo", response_model=TaskPublic, tags=["annotate"])
+def undo(name: str, store: StoreDep, creds: CredentialsDep) -> TaskPublic:
+    """Withdraw the caller's last answer (while its time limit runs) and get that task back."""
+    with transaction(store) as session:
+        principal = authenticate(session, creds)
+        return TaskPublic.of(jobs.undo_last_answer(session, name, principal.worker))
+
+
+@router.get("/jobs/{name}/stats/me", response_model=AnnotatorStatsPublic | None, tags=["annotate"])
+def my_stats(name: str, store: StoreDep, creds: CredentialsDep) -> AnnotatorStatsPublic | None:
+    """The caller's own count and pace in a job."""
+    with transaction(store) as session:
+        principal = authenticate(session, creds)
+        job = jobs.get_job(session, name)
+        stats = jobs.annotator_stats(session, job, worker_id=principal.worker.id)
+        return AnnotatorStatsPublic.of(stats[0]) if stats else None
+
+
+@router.get("/jobs/{name}/judgments/mine", response_model=list[JudgmentPublic], tags=["annotate"])
+def mine(name: str, store: StoreDep, creds: CredentialsDep) -> list[JudgmentPublic]:
+    """The caller's own current answers in a job (never anyone else's)."""
+    with transaction(store) as session:
+        principal = authenticate(session, creds)
+        job = jobs.get_job(session, name)
+        rows = my_judgments(session, job, principal.worker)
+        ids = {r.item_id: session.get(Item, r.item_id) for r in rows}
+        return [_judgment_public(job, r, ids[r.item_id].external_id if ids[r.item_id] else "") for r in rows]
+
+
+@router.get("/judgments/{judgment_id}", response_model=JudgmentPublic, tags=["annotate"])
+def judgment(judgment_id: int, store: StoreDep, creds: CredentialsDep) -> JudgmentPublic:
+    """One judgment: admins see any; an annotator sees only their own (others are 404)."""
+    with transaction(store) as session:
+        principal = authenticate(session, creds)
+        row = visible_judgment(session, principal.worker, judgment_id, is_admin=principal.is_admin)
+        job = session.get(Job, row.job_id)
+        item = session.get(Item, row.item_id)
+        assert job is not None and item is not None
+        return _judgment_public(job, row, item.external_id)

@@ -1,0 +1,175 @@
+"""Request and response bodies of the JSON API (`/api/v1`); converted from use-case results at the edge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from groundswell.jobs import AnnotatorStats, JobProgress, SubmitResult, Task
+
+__all__ = [
+    "AnnotatorStatsPublic",
+    "JobCreate",
+    "JobProgressPublic",
+    "JobPublic",
+    "JudgmentPublic",
+    "MePublic",
+    "NextTaskRequest",
+    "NextTaskResponse",
+    "SubmitRequest",
+    "SubmitResponse",
+    "TaskPublic",
+]
+
+
+class JobCreate(BaseModel):
+    """Either ``labels`` or Ground Truth's ``label_config`` ({"document-version", "labels": [{"label"}]})."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    dataset: str
+    labels: list[str] | None = None
+    label_config: dict[str, Any] | None = None
+    instructions_md: str = Field(default="", max_length=100_000)
+    workers_per_item: int = 3
+    max_workers_per_item: int | None = None
+    task_time_limit_s: int = 300
+    task_availability_s: int = 30 * 24 * 3600
+    max_concurrent_tasks: int | None = None
+    label_attribute_name: str | None = None
+    teams: list[str] = Field(default_factory=list)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobProgressPublic(BaseModel):
+    items: int
+    done: int
+    in_progress: int
+    open: int
+    judgments: int
+    judgments_wanted: int
+    active_leases: int
+    active_annotators: int
+    percent_done: float
+
+    @classmethod
+    def of(cls, progress: JobProgress) -> JobProgressPublic:
+        return cls(**{**progress.__dict__, "percent_done": round(progress.percent_done, 2)})
+
+
+class JobPublic(BaseModel):
+    name: str
+    dataset: str
+    labels: list[str]
+    state: str
+    label_attribute_name: str
+    workers_per_item: int
+    max_workers_per_item: int
+    task_time_limit_s: int
+    task_availability_s: int
+    max_concurrent_tasks: int | None
+    teams: list[str]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: JobProgressPublic | None = None
+
+
+class AnnotatorStatsPublic(BaseModel):
+    worker_id: int
+    name: str
+    judgments: int
+    median_seconds: float | None
+    per_hour: float | None
+    last_answer: datetime | None
+
+    @classmethod
+    def of(cls, stats: AnnotatorStats) -> AnnotatorStatsPublic:
+        return cls(**stats.__dict__)
+
+
+class TaskItem(BaseModel):
+    id: str
+    text: str
+
+
+class TaskPublic(BaseModel):
+    lease_id: int
+    job: str
+    item: TaskItem
+    labels: list[str]
+    leased_at: datetime
+    expires_at: datetime
+    previous_label: str | None = None
+
+    @classmethod
+    def of(cls, task: Task) -> TaskPublic:
+        return cls(
+            lease_id=task.lease_id,
+            job=task.job,
+            item=TaskItem(id=task.external_id, text=task.text),
+            labels=task.labels,
+            leased_at=task.leased_at,
+            expires_at=task.expires_at,
+            previous_label=task.previous_label,
+        )
+
+
+class NextTaskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: Leases the client already holds (the tweet on screen, the prefetched one): do not hand those back.
+    exclude: list[int] = Field(default_factory=list, max_length=16)
+
+
+class NextTaskResponse(BaseModel):
+    task: TaskPublic | None
+    reason: str | None = None
+
+
+class SubmitRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(min_length=1, max_length=256)
+    idempotency_key: str = Field(min_length=1, max_length=128)
+    time_spent_s: float | None = Field(default=None, ge=0)
+
+
+class SubmitResponse(BaseModel):
+    judgment_id: int
+    lease_id: int
+    label: str
+    revision: int
+    submitted_at: datetime
+    replayed: bool
+
+    @classmethod
+    def of(cls, result: SubmitResult) -> SubmitResponse:
+        return cls(**{k: v for k, v in result.__dict__.items() if k != "item_id"})
+
+
+class JudgmentPublic(BaseModel):
+    id: int
+    job: str
+    item_id: str
+    worker_id: int
+    label: str | None
+    revision: int
+    time_spent_s: float | None
+    submitted_at: datetime
+
+
+class MeJob(BaseModel):
+    name: str
+    labels: list[str]
+    state: str
+
+
+class MePublic(BaseModel):
+    worker_id: int
+    name: str
+    is_admin: bool
+    jobs: list[MeJob]

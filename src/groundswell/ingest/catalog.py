@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from groundswell.ingest.sources import fs_for
-from groundswell.store.queries import get_dataset
+from groundswell.store.queries import get_dataset, manifest_line
 from groundswell.store.tables import Dataset, Item
 
 __all__ = [
@@ -74,13 +74,6 @@ def describe_dataset(factory: sessionmaker[Session], name: str, *, sample_size: 
             attribute_names=list(names),
             sample=[{"id": r.external_id, "text": r.text, "gold": r.gold_label} for r in rows],
         )
-
-
-def manifest_line(item: Item) -> dict[str, Any]:
-    """The item as a Ground Truth input-manifest line: ``source`` (or its ``source-ref``) plus attributes."""
-    if "source-ref" in item.attributes:
-        return dict(item.attributes)
-    return {"source": item.text, **item.attributes}
 
 
 def export_dataset(

@@ -7,10 +7,8 @@ import posixpath
 from collections.abc import Mapping
 from typing import Any
 
-import fsspec
-from fsspec.core import url_to_fs
-
 from groundswell.errors import UsageError
+from groundswell.store.files import fs_for
 
 __all__ = ["InputFormat", "detect_format", "fs_for", "resolve_ref"]
 
@@ -33,14 +31,6 @@ _SUFFIXES = {
     ".parquet": InputFormat.PARQUET,
     ".pq": InputFormat.PARQUET,
 }
-
-
-def fs_for(uri: str, storage_options: Mapping[str, Any] | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
-    """The filesystem and in-filesystem path for a local path or URL."""
-    protocol = uri.split("://", 1)[0] if "://" in uri else "file"
-    options = dict(storage_options or {}) if protocol in {"s3", "s3a"} else {}
-    fs, path = url_to_fs(uri, **options)
-    return fs, path
 
 
 def detect_format(uri: str, storage_options: Mapping[str, Any] | None = None) -> InputFormat:

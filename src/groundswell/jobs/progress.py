@@ -92,7 +92,7 @@ def annotator_stats(session: Session, job: Job, *, worker_id: int | None = None)
     names: dict[int, str] = {}
     if by_worker:
         query_names = select(Worker.id, Worker.display_name).where(Worker.id.in_(list(by_worker)))
-        names = dict(session.execute(query_names).tuples().all())
+        names = {row[0]: row[1] for row in session.execute(query_names)}
     result = []
     for wid, rows in by_worker.items():
         spent = [r.time_spent_s for r in rows if r.time_spent_s is not None]

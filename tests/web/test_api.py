@@ -1,0 +1,232 @@
+"""The JSON API and the pages' access rules, in-process on both databases."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from factories import make_dataset
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from groundswell import jobs
+from groundswell.store.db import transaction
+from groundswell.store.tables import TaskLease, utcnow
+
+LABEL_CONFIG = {"document-version": "2018-11-28", "labels": [{"label": "positive"}, {"label": "negative"}]}
+
+
+def _factory(client: TestClient) -> Any:
+    return client.app.state.factory  # type: ignore[attr-defined]
+
+
+def _admin(client: TestClient) -> dict[str, str]:
+    with transaction(_factory(client)) as session:
+        _, key = jobs.create_admin(session, "boss@example.org")
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _annotator(client: TestClient, email: str) -> tuple[TestClient, str]:
+    """A separate browser (cookie jar) signed in through an invite link; returns it and its CSRF token."""
+    with transaction(_factory(client)) as session:
+        _, token = jobs.create_invite(session, email, team=None, valid_for=timedelta(days=1))
+    browser = TestClient(client.app)
+    response = browser.post(f"/invite/{token}", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/annotate"
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    page = browser.get("/annotate/api-job")
+    match = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+    assert match, page.text[:500]
+    return browser, match.group(1)
+
+
+@pytest.fixture
+def admin(client: TestClient) -> dict[str, str]:
+    make_dataset(_factory(client), "tweets", count=4)
+    headers = _admin(client)
+    body = {"name": "API-Job", "dataset": "tweets", "label_config": LABEL_CONFIG, "workers_per_item": 2}
+    response = client.post("/api/v1/jobs", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["labels"] == ["positive", "negative"]
+    assert client.post("/api/v1/jobs/api-job/start", headers=headers).json()["state"] == "running"
+    return headers
+
+
+def _error(response: Any, status: int) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["ok"] is False and body["status"] == status and body["errors"]
+    return str(body["error"])
+
+
+def test_job_names_are_unique_ignoring_case_and_transitions_are_checked(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    again = {"name": "api-JOB", "dataset": "tweets", "labels": ["a", "b"]}
+    assert "already exists" in _error(client.post("/api/v1/jobs", json=again, headers=admin), 409)
+    assert "cannot start" in _error(client.post("/api/v1/jobs/api-job/start", headers=admin), 409)
+    bad = {"name": "x", "dataset": "tweets", "labels": ["only-one"]}
+    assert "at least 2 labels" in _error(client.post("/api/v1/jobs", json=bad, headers=admin), 422)
+    missing = {"name": "y", "dataset": "nope", "labels": ["a", "b"]}
+    assert "no dataset named 'nope'" in _error(client.post("/api/v1/jobs", json=missing, headers=admin), 404)
+    assert _error(client.get("/api/v1/jobs"), 401)
+    assert "invalid or revoked" in _error(client.get("/api/v1/jobs", headers={"Authorization": "Bearer nope"}), 401)
+
+
+def test_annotator_answers_through_the_api_with_idempotent_retries(client: TestClient, admin: dict[str, str]) -> None:
+    browser, csrf = _annotator(client, "ana@example.org")
+    headers = {"X-CSRF-Token": csrf}
+    task = browser.post("/api/v1/jobs/api-job/tasks/next", json={"exclude": []}, headers=headers).json()["task"]
+    assert task["labels"] == ["positive", "negative"] and task["item"]["text"].startswith("tweet")
+    body = {"label": "negative", "idempotency_key": "k1", "time_spent_s": 1.25}
+    first = browser.post(f"/api/v1/tasks/{task['lease_id']}/submit", json=body, headers=headers)
+    retry = browser.post(f"/api/v1/tasks/{task['lease_id']}/submit", json=body, headers=headers)
+    assert first.status_code == retry.status_code == 200
+    assert retry.json()["replayed"] and retry.json()["judgment_id"] == first.json()["judgment_id"]
+    mine = browser.get("/api/v1/jobs/api-job/judgments/mine").json()
+    assert [(j["label"], j["time_spent_s"]) for j in mine] == [("negative", 1.25)]
+    assert browser.get("/api/v1/jobs/api-job/stats/me").json()["judgments"] == 1
+    progress = client.get("/api/v1/jobs/api-job", headers=admin).json()["progress"]
+    assert (progress["judgments"], progress["in_progress"], progress["open"]) == (1, 1, 3)
+    bad = {"label": "angry", "idempotency_key": "k2"}
+    task2 = browser.post("/api/v1/jobs/api-job/tasks/next", json={"exclude": []}, headers=headers).json()["task"]
+    assert "not one of this job's labels" in _error(
+        browser.post(f"/api/v1/tasks/{task2['lease_id']}/submit", json=bad, headers=headers), 422
+    )
+
+
+def test_a_late_answer_gets_409_once_the_slot_is_taken(client: TestClient, admin: dict[str, str]) -> None:
+    ana, ana_csrf = _annotator(client, "ana@example.org")
+    task = ana.post("/api/v1/jobs/api-job/tasks/next", json={}, headers={"X-CSRF-Token": ana_csrf}).json()["task"]
+    with transaction(_factory(client)) as session:
+        session.execute(update(TaskLease).values(expires_at=utcnow() - timedelta(seconds=1)))
+    for email in ("ben@example.org", "cy@example.org"):  # two others fill both slots of that tweet
+        other, csrf = _annotator(client, email)
+        got = other.post("/api/v1/jobs/api-job/tasks/next", json={}, headers={"X-CSRF-Token": csrf}).json()["task"]
+        assert got["item"]["id"] == task["item"]["id"]
+        body = {"label": "positive", "idempotency_key": email}
+        assert other.post(
+            f"/api/v1/tasks/{got['lease_id']}/submit", json=body, headers={"X-CSRF-Token": csrf}
+        ).is_success
+    late = ana.post(
+        f"/api/v1/tasks/{task['lease_id']}/submit",
+        json={"label": "positive", "idempotency_key": "late"},
+        headers={"X-CSRF-Token": ana_csrf},
+    )
+    assert "time limit for this task passed" in _error(late, 409)
+
+
+def test_annotators_cannot_use_admin_routes_or_read_each_others_answers(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    ana, ana_csrf = _annotator(client, "ana@example.org")
+    ben, ben_csrf = _annotator(client, "ben@example.org")
+    task = ana.post("/api/v1/jobs/api-job/tasks/next", json={}, headers={"X-CSRF-Token": ana_csrf}).json()["task"]
+    answer = ana.post(
+        f"/api/v1/tasks/{task['lease_id']}/submit",
+        json={"label": "positive", "idempotency_key": "a"},
+        headers={"X-CSRF-Token": ana_csrf},
+    ).json()
+    judgment_id = answer["judgment_id"]
+    assert ana.get(f"/api/v1/judgments/{judgment_id}").json()["label"] == "positive"
+    assert client.get(f"/api/v1/judgments/{judgment_id}", headers=admin).status_code == 200
+    assert f"no judgment {judgment_id}" in _error(ben.get(f"/api/v1/judgments/{judgment_id}"), 404)
+    assert ben.get("/api/v1/jobs/api-job/judgments/mine").json() == []
+    for method, path in [
+        ("GET", "/api/v1/jobs"),
+        ("GET", "/api/v1/jobs/api-job"),
+        ("GET", "/api/v1/jobs/api-job/annotators"),
+        ("GET", "/api/v1/jobs/api-job/worker-responses"),
+        ("POST", "/api/v1/jobs/api-job/pause"),
+    ]:
+        assert "needs an admin" in _error(ben.request(method, path, headers={"X-CSRF-Token": ben_csrf}), 403)
+    # Ben cannot answer or skip Ana's task either.
+    stolen = {"label": "negative", "idempotency_key": "b"}
+    _error(ben.post(f"/api/v1/tasks/{task['lease_id']}/submit", json=stolen, headers={"X-CSRF-Token": ben_csrf}), 404)
+    assert ben.get("/admin", follow_redirects=False).status_code == 403
+
+
+def test_cookie_requests_that_change_state_need_the_csrf_token(client: TestClient, admin: dict[str, str]) -> None:
+    ana, csrf = _annotator(client, "ana@example.org")
+    assert "CSRF" in _error(ana.post("/api/v1/jobs/api-job/tasks/next", json={}), 403)
+    assert "CSRF" in _error(ana.post("/api/v1/jobs/api-job/tasks/next", json={}, headers={"X-CSRF-Token": "x"}), 403)
+    assert ana.post("/api/v1/jobs/api-job/tasks/next", json={}, headers={"X-CSRF-Token": csrf}).status_code == 200
+    assert ana.post("/logout", data={"csrf_token": "wrong"}, follow_redirects=False).status_code == 403
+
+
+def test_an_invite_link_works_once_and_a_get_does_not_spend_it(client: TestClient, admin: dict[str, str]) -> None:
+    with transaction(_factory(client)) as session:
+        _, token = jobs.create_invite(session, "dee@example.org", team=None, valid_for=timedelta(days=1))
+    assert client.get(f"/invite/{token}").status_code == 200
+    assert TestClient(client.app).post(f"/invite/{token}", follow_redirects=False).status_code == 303
+    reused = TestClient(client.app).post(f"/invite/{token}", follow_redirects=False)
+    assert reused.status_code == 409 and "already used" in reused.text
+    assert TestClient(client.app).post("/invite/forged", follow_redirects=False).status_code == 404
+
+
+def test_undo_skip_and_worker_responses_export(client: TestClient, admin: dict[str, str]) -> None:
+    ana, csrf = _annotator(client, "ana@example.org")
+    headers = {"X-CSRF-Token": csrf}
+    first = ana.post("/api/v1/jobs/api-job/tasks/next", json={}, headers=headers).json()["task"]
+    ana.post(
+        f"/api/v1/tasks/{first['lease_id']}/submit", json={"label": "positive", "idempotency_key": "1"}, headers=headers
+    )
+    back = ana.post("/api/v1/jobs/api-job/undo", headers=headers).json()
+    assert back["lease_id"] == first["lease_id"] and back["previous_label"] == "positive"
+    ana.post(
+        f"/api/v1/tasks/{first['lease_id']}/submit", json={"label": "negative", "idempotency_key": "2"}, headers=headers
+    )
+    second = ana.post("/api/v1/jobs/api-job/tasks/next", json={}, headers=headers).json()["task"]
+    assert ana.post(f"/api/v1/tasks/{second['lease_id']}/decline", headers=headers).status_code == 204
+    export = client.get("/api/v1/jobs/api-job/worker-responses", headers=admin)
+    assert export.headers["content-type"].startswith("application/x-ndjson")
+    (line,) = [__import__("json").loads(x) for x in export.text.splitlines()]
+    assert line["itemId"] == first["item"]["id"]
+    (answer,) = line["answers"]
+    assert answer["answerContent"] == {"crowd-classifier": {"label": "negative"}}
+    assert set(answer) == {
+        "workerId",
+        "acceptanceTime",
+        "submissionTime",
+        "timeSpentInSeconds",
+        "workerMetadata",
+        "answerContent",
+    }
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", answer["submissionTime"])
+
+
+def test_pages_escape_instructions_and_send_security_headers(client: TestClient, admin: dict[str, str]) -> None:
+    with transaction(_factory(client)) as session:
+        job = jobs.get_job(session, "api-job")
+        job.instructions_md = "# Rules\n<script>alert(1)</script>\n[x](javascript:alert(1))"
+    ana, _ = _annotator(client, "ana@example.org")
+    page = ana.get("/annotate/api-job")
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert 'href="javascript:' not in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert client.get("/annotate").status_code == 401  # no session: a page saying how to sign in
+
+
+def test_admin_signs_in_with_the_api_key_and_controls_jobs(client: TestClient, admin: dict[str, str]) -> None:
+    key = admin["Authorization"].split()[1]
+    assert client.post("/admin/login", data={"api_key": "wrong"}).status_code == 401
+    response = client.post("/admin/login", data={"api_key": key}, follow_redirects=False)
+    assert response.status_code == 303
+    page = client.get("/admin")
+    assert "API-Job" in page.text and "0 / 4" in page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf
+    assert client.post("/admin/jobs/api-job/pause", data={"csrf_token": "nope"}).status_code == 403
+    done = client.post("/admin/jobs/api-job/pause", data={"csrf_token": csrf.group(1)}, follow_redirects=False)
+    assert done.status_code == 303
+    assert client.get("/api/v1/jobs/api-job", headers=admin).json()["state"] == "paused"
+    assert "paused" in client.get("/admin/jobs/api-job").text
+
+
+def test_openapi_describes_the_api(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/v1/jobs", "/api/v1/jobs/{name}/tasks/next", "/api/v1/tasks/{lease_id}/submit"} <= set(paths)

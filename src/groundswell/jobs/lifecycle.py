@@ -159,7 +159,7 @@ def list_jobs(session: Session) -> list[Job]:
 
 
 def job_labels(session: Session, job: Job) -> list[str]:
-    schema = session.get(LabelSchema, job.label_schema_id)
+    schema = session.get(LabelSchema, job.label_schema_id)  # from the session's identity map after the first
     assert schema is not None  # foreign key
     return [str(label) for label in schema.labels]
 

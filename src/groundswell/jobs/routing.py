@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, false, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -191,16 +191,16 @@ def _pick_item(session: Session, job: Job, worker: Worker) -> int | None:
     )
     query = select(JobItem.item_id).where(
         JobItem.job_id == job.id,
-        ~JobItem.is_done,
+        JobItem.is_done == false(),  # an equality, so the routing index applies
         JobItem.judgments_accepted + JobItem.leases_active < JobItem.judgments_wanted,
         ~mine,
     )
     if job.max_concurrent_tasks is not None:
         in_flight = session.scalar(
-            select(func.count()).where(JobItem.job_id == job.id, JobItem.started, ~JobItem.is_done)
+            select(func.count()).where(JobItem.job_id == job.id, JobItem.is_done == false(), JobItem.started)
         )
         if (in_flight or 0) >= job.max_concurrent_tasks:
-            query = query.where(JobItem.started)
+            query = query.where(JobItem.started == true())
     query = query.order_by(JobItem.started.desc(), JobItem.priority.desc(), JobItem.item_id).limit(1)
     return session.scalar(query.with_for_update(skip_locked=True))
 

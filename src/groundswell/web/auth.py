@@ -43,7 +43,7 @@ class Principal:
         return self.worker.kind is WorkerKind.ADMIN
 
 
-def credentials(
+async def credentials(
     request: Request,
     authorization: Annotated[str | None, Header()] = None,
     x_csrf_token: Annotated[str | None, Header()] = None,

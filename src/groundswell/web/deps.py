@@ -13,12 +13,12 @@ from groundswell.web.auth import Credentials, credentials
 __all__ = ["CredentialsDep", "SettingsDep", "StoreDep"]
 
 
-def _store(request: Request) -> sessionmaker[Session]:
+async def _store(request: Request) -> sessionmaker[Session]:
     factory: sessionmaker[Session] = request.app.state.factory
     return factory
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

@@ -202,7 +202,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("job_items", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_job_items_routing", ["job_id", "is_done", "started", "priority", "item_id"], unique=False
+            "ix_job_items_routing",
+            ["job_id", "is_done", sa.text("started DESC"), sa.text("priority DESC"), "item_id"],
+            unique=False,
         )
 
     op.create_table(

@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -28,14 +27,13 @@ import httpx
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from results import write_section  # noqa: E402
-from servers import start_server, stop_server  # noqa: E402
-
 from groundswell import jobs  # noqa: E402
 from groundswell.ingest import import_dataset  # noqa: E402
 from groundswell.store import make_engine, make_session_factory, upgrade  # noqa: E402
 from groundswell.store.db import transaction  # noqa: E402
 from groundswell.store.tables import JobItem  # noqa: E402
+from results import write_section  # noqa: E402
+from servers import start_server, stop_server  # noqa: E402
 
 LABELS = ["positive", "negative", "neutral"]
 
@@ -44,10 +42,13 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def annotator(base: str, token: str, stop_at: float, stats: dict[str, list[float]], index: int) -> int:
+async def annotator(
+    base: str, token: str, stop_at: float, stats: dict[str, list[float]], index: int, combined: bool
+) -> int:
+    """Loops next → submit; with ``combined`` each submit also fetches the next task, as the web UI does."""
     done = 0
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         await client.post(f"/invite/{token}")
@@ -55,21 +56,30 @@ async def annotator(base: str, token: str, stop_at: float, stats: dict[str, list
         csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
         assert csrf, page.text[:300]
         headers = {"X-CSRF-Token": csrf.group(1)}
+        task = None
         while time.monotonic() < stop_at:
-            started = time.perf_counter()
-            response = await client.post("/api/v1/jobs/load/tasks/next", json={"exclude": []}, headers=headers)
-            stats["next"].append(time.perf_counter() - started)
-            task = response.json()["task"]
             if task is None:
-                break
-            body = {"label": LABELS[(index + done) % 3], "idempotency_key": f"{index}-{task['lease_id']}"}
+                started = time.perf_counter()
+                response = await client.post("/api/v1/jobs/load/tasks/next", json={"exclude": []}, headers=headers)
+                stats["next"].append(time.perf_counter() - started)
+                task = response.json()["task"]
+                if task is None:
+                    break
+            body: dict[str, object] = {
+                "label": LABELS[(index + done) % 3],
+                "idempotency_key": f"{index}-{task['lease_id']}",
+            }
+            if combined:
+                body["next"] = {"exclude": []}
             started = time.perf_counter()
             answer = await client.post(f"/api/v1/tasks/{task['lease_id']}/submit", json=body, headers=headers)
             stats["submit"].append(time.perf_counter() - started)
             if answer.status_code == 200:
                 done += 1
+                task = (answer.json().get("next") or {}).get("task") if combined else None
             else:
                 stats.setdefault("errors", []).append(answer.status_code)
+                task = None
     return done
 
 
@@ -116,7 +126,9 @@ def fresh_postgres(admin_url: str) -> str:
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
-def run_case(store: str, items: int, k: int, seconds: float, tmp: Path, workers: int) -> dict[str, object]:
+def run_case(
+    store: str, items: int, k: int, seconds: float, tmp: Path, workers: int, combined: bool
+) -> dict[str, object]:
     if store == "SQLite":
         url = f"sqlite:///{tmp / f'load-{items}-{k}.db'}"
     else:
@@ -129,7 +141,9 @@ def run_case(store: str, items: int, k: int, seconds: float, tmp: Path, workers:
         stop_at = started + seconds
 
         async def main() -> list[int]:
-            return await asyncio.gather(*(annotator(server.url, t, stop_at, stats, i) for i, t in enumerate(tokens)))
+            return await asyncio.gather(
+                *(annotator(server.url, t, stop_at, stats, i, combined) for i, t in enumerate(tokens))
+            )
 
         counts = asyncio.run(main())
         elapsed = time.monotonic() - started
@@ -139,6 +153,7 @@ def run_case(store: str, items: int, k: int, seconds: float, tmp: Path, workers:
     ms = {name: [v * 1000 for v in stats[name]] for name in ("next", "submit")}
     return {
         "store": store,
+        "mode": "answer+next" if combined else "next, answer",
         "items": items,
         "k": k,
         "annotations": total,
@@ -161,6 +176,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--stores", nargs="+", default=["SQLite", "PostgreSQL"])
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["separate", "combined"],
+        help="separate: next-task then submit (two requests per answer); combined: submit also returns the next "
+        "task (one request per answer, what the web UI does)",
+    )
     args = parser.parse_args()
     stores = [s for s in args.stores if s == "SQLite" or os.environ.get("GROUNDSWELL_TEST_POSTGRES_URL")]
     rows = [
@@ -168,20 +190,24 @@ def main() -> None:
         f"{args.seconds:.0f} s; 3 answers per tweet. Latencies in ms, measured by the load generator (Python "
         "httpx, asyncio, on the same 2-core machine as the server).",
         "",
-        "| store | tweets | annotators | annotations/s | next p50 | next p95 | next p99 | submit p50 | submit p95 "
-        "| submit p99 | errors | max answers on a tweet |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "In 'answer+next' mode the 'next' columns cover only each annotator's first task; 'submit' is the answer "
+        "plus the next task in one request.",
+        "",
+        "| store | requests | tweets | annotators | annotations/s | next p50 | next p95 | next p99 | submit p50 "
+        "| submit p95 | submit p99 | errors | max answers on a tweet |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         for store in stores:
             for items in args.items:
-                for k in args.annotators:
-                    r = run_case(store, items, k, args.seconds, tmp, args.workers)
+                for k, mode in [(k, m) for m in args.modes for k in args.annotators]:
+                    r = run_case(store, items, k, args.seconds, tmp, args.workers, mode == "combined")
                     line = (
-                        f"| {r['store']} | {r['items']:,} | {r['k']} | {r['per_s']:.0f} | {r['next_p50']:.1f} | "
-                        f"{r['next_p95']:.1f} | {r['next_p99']:.1f} | {r['submit_p50']:.1f} | {r['submit_p95']:.1f} | "
-                        f"{r['submit_p99']:.1f} | {r['errors']} | {r['max_per_item']} |"
+                        f"| {r['store']} | {r['mode']} | {r['items']:,} | {r['k']} | {r['per_s']:.0f} | "
+                        f"{r['next_p50']:.1f} | {r['next_p95']:.1f} | {r['next_p99']:.1f} | "
+                        f"{r['submit_p50']:.1f} | {r['submit_p95']:.1f} | {r['submit_p99']:.1f} | "
+                        f"{r['errors']} | {r['max_per_item']} |"
                     )
                     print(line, flush=True)
                     rows.append(line)
@@ -193,7 +219,8 @@ def main() -> None:
     ]
     command = (
         f"python bench/annotate_load.py --items {' '.join(map(str, args.items))} --annotators "
-        f"{' '.join(map(str, args.annotators))} --seconds {args.seconds:.0f} --workers {args.workers}"
+        f"{' '.join(map(str, args.annotators))} --seconds {args.seconds:.0f} --workers {args.workers} "
+        f"--modes {' '.join(args.modes)}"
     )
     write_section("annotate_load", "Annotation load (`bench/annotate_load.py`)", rows, command=command)
 

@@ -7,10 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from factories import make_dataset
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from factories import make_dataset
 from groundswell import jobs
 from groundswell.store.db import transaction
 from groundswell.store.tables import TaskLease, utcnow
@@ -230,3 +230,19 @@ def test_admin_signs_in_with_the_api_key_and_controls_jobs(client: TestClient, a
 def test_openapi_describes_the_api(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/v1/jobs", "/api/v1/jobs/{name}/tasks/next", "/api/v1/tasks/{lease_id}/submit"} <= set(paths)
+
+
+def test_an_answer_can_bring_the_next_task_in_the_same_round_trip(client: TestClient, admin: dict[str, str]) -> None:
+    ana, csrf = _annotator(client, "ana@example.org")
+    headers = {"X-CSRF-Token": csrf}
+    first = ana.post("/api/v1/jobs/api-job/tasks/next", json={}, headers=headers).json()["task"]
+    body = {"label": "positive", "idempotency_key": "one", "next": {"exclude": []}}
+    answer = ana.post(f"/api/v1/tasks/{first['lease_id']}/submit", json=body, headers=headers).json()
+    following = answer["next"]["task"]
+    assert following["lease_id"] != first["lease_id"] and following["item"]["id"] != first["item"]["id"]
+    plain = ana.post(
+        f"/api/v1/tasks/{following['lease_id']}/submit",
+        json={"label": "negative", "idempotency_key": "two"},
+        headers=headers,
+    ).json()
+    assert plain["next"] is None

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from factories import make_dataset
-from servers import start_server, stop_server
 from sqlalchemy import func, select
 
+from factories import make_dataset
 from groundswell import jobs
 from groundswell.jobs.routing import effective_judgments_query
 from groundswell.store import make_engine, make_session_factory, upgrade
 from groundswell.store.db import transaction
 from groundswell.store.tables import JobItem, Judgment
+from servers import start_server, stop_server
 
 ANNOTATORS = 32
 ITEMS = 120

@@ -144,11 +144,15 @@ def create_web_session(session: Session, worker: Worker, *, ttl: timedelta) -> s
 
 
 def worker_for_session(session: Session, token: str, *, now: datetime | None = None) -> SignedIn | None:
-    web_session = session.scalars(select(WebSession).where(WebSession.token_hash == _digest(token))).one_or_none()
-    if web_session is None or web_session.expires_at <= (now or utcnow()):
+    row = session.execute(
+        select(WebSession, Worker)
+        .join(Worker, Worker.id == WebSession.worker_id)
+        .where(WebSession.token_hash == _digest(token))
+    ).one_or_none()
+    if row is None:
         return None
-    worker = session.get(Worker, web_session.worker_id)
-    if worker is None or not worker.is_active:
+    web_session, worker = row
+    if web_session.expires_at <= (now or utcnow()) or not worker.is_active:
         return None
     return SignedIn(worker=worker, web_session=web_session)
 

@@ -136,6 +136,8 @@ class SubmitRequest(BaseModel):
     label: str = Field(min_length=1, max_length=256)
     idempotency_key: str = Field(min_length=1, max_length=128)
     time_spent_s: float | None = Field(default=None, ge=0)
+    #: Also hand out the next task in the same round trip (what the annotator UI does on every keystroke).
+    next: NextTaskRequest | None = None
 
 
 class SubmitResponse(BaseModel):
@@ -145,10 +147,12 @@ class SubmitResponse(BaseModel):
     revision: int
     submitted_at: datetime
     replayed: bool
+    next: NextTaskResponse | None = None
 
     @classmethod
-    def of(cls, result: SubmitResult) -> SubmitResponse:
-        return cls(**{k: v for k, v in result.__dict__.items() if k != "item_id"})
+    def of(cls, result: SubmitResult, next_task: NextTaskResponse | None = None) -> SubmitResponse:
+        fields = {k: v for k, v in result.__dict__.items() if k != "item_id"}
+        return cls(**fields, next=next_task)
 
 
 class JudgmentPublic(BaseModel):

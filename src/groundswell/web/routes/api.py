@@ -25,7 +25,7 @@ from groundswell.jobs.views import (
     visible_judgment,
 )
 from groundswell.store.db import transaction
-from groundswell.store.tables import Item, Job, Judgment
+from groundswell.store.tables import Item, Job, Judgment, TaskLease, Worker
 from groundswell.web.auth import authenticate
 from groundswell.web.deps import CredentialsDep, StoreDep
 from groundswell.web.schemas import (
@@ -170,20 +170,27 @@ def me(store: StoreDep, creds: CredentialsDep) -> MePublic:
         return MePublic(worker_id=worker.id, name=worker.display_name, is_admin=principal.is_admin, jobs=available)
 
 
+def _next(session: Session, name: str, worker: Worker, exclude: list[int]) -> NextTaskResponse:
+    result = jobs.next_task(session, name, worker, exclude=frozenset(exclude))
+    if isinstance(result, jobs.NoTask):
+        return NextTaskResponse(task=None, reason=result.reason)
+    return NextTaskResponse(task=TaskPublic.of(result))
+
+
 @router.post("/jobs/{name}/tasks/next", response_model=NextTaskResponse, tags=["annotate"])
 def next_task(name: str, body: NextTaskRequest, store: StoreDep, creds: CredentialsDep) -> NextTaskResponse:
     """The caller's next tweet, held for them until the job's task time limit."""
     with transaction(store) as session:
         principal = authenticate(session, creds)
-        result = jobs.next_task(session, name, principal.worker, exclude=frozenset(body.exclude))
-        if isinstance(result, jobs.NoTask):
-            return NextTaskResponse(task=None, reason=result.reason)
-        return NextTaskResponse(task=TaskPublic.of(result))
+        return _next(session, name, principal.worker, body.exclude)
 
 
 @router.post("/tasks/{lease_id}/submit", response_model=SubmitResponse, tags=["annotate"])
 def submit(lease_id: int, body: SubmitRequest, store: StoreDep, creds: CredentialsDep) -> SubmitResponse:
-    """Answer a held task. Retrying with the same ``idempotency_key`` returns the original result."""
+    """Answer a held task. Retrying with the same ``idempotency_key`` returns the original result.
+
+    With ``next`` in the body, the response also carries the caller's next task (one round trip per answer).
+    """
     with transaction(store) as session:
         principal = authenticate(session, creds)
         result = jobs.submit_answer(
@@ -194,7 +201,12 @@ def submit(lease_id: int, body: SubmitRequest, store: StoreDep, creds: Credentia
             idempotency_key=body.idempotency_key,
             time_spent_s=body.time_spent_s,
         )
-    return SubmitResponse.of(result)
+        following = None
+        if body.next is not None:
+            job = session.get(Job, session.get(TaskLease, lease_id).job_id)  # type: ignore[union-attr]
+            assert job is not None
+            following = _next(session, job.name, principal.worker, body.next.exclude)
+    return SubmitResponse.of(result, following)
 
 
 @router.post("/tasks/{lease_id}/decline", status_code=status.HTTP_204_NO_CONTENT, tags=["annotate"])

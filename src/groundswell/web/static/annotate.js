@@ -128,7 +128,9 @@
     const key = (crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2)) + "-" + task.lease_id;
     for (let attempt = 0; attempt < 4; attempt++) {
       try {
-        return await call("POST", `/tasks/${task.lease_id}/submit`, { label, idempotency_key: key, time_spent_s: spent });
+        // Ask for the next task in the same round trip when the prefetch queue needs one.
+        const wanted = queue.length + (current ? 1 : 0) < 2 ? { exclude: held() } : undefined;
+        return await call("POST", `/tasks/${task.lease_id}/submit`, { label, idempotency_key: key, time_spent_s: spent, next: wanted });
       } catch (error) {
         if (error.status && error.status < 500) throw error;   // a real refusal: do not retry
         await new Promise((r) => setTimeout(r, 300 * 2 ** attempt));
@@ -151,7 +153,11 @@
     say("");
     pending = pending.then(async () => {
       try {
-        await submitWithRetry(task, label, spent);
+        const result = await submitWithRetry(task, label, spent);
+        const following = result.next && result.next.task;
+        if (following && !held().includes(following.lease_id)) {
+          if (!current) { current = following; show(); } else { queue.push(following); }
+        }
         submitted += 1;
         answerTimes.push(Date.now());
         updateCounter();
@@ -160,9 +166,8 @@
       } finally {
         sending.delete(task.lease_id);
       }
-      await refill();
+      await refill();  // only fetches when the answer's response did not already bring the next tweet
     });
-    refill();
   }
 
   function skip() {

@@ -29,6 +29,8 @@ lint: install
 bench: install
 	scripts/with-test-postgres $(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/consolidation_bench.py --seeds 3
+	$(BIN)/python bench/consolidation_scale_bench.py
+	scripts/with-test-postgres $(BIN)/python bench/annotate_load.py
 
 clean:
 	rm -rf $(VENV) groundswell-data .pytest_cache .mypy_cache .ruff_cache

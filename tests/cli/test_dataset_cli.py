@@ -99,11 +99,13 @@ def test_db_upgrade_reports_the_revision(env: dict[str, str]) -> None:
 
 
 def test_demo_imports_the_bundled_sample_once(env: dict[str, str]) -> None:
-    code, out = _run(env, "demo")
+    code, out = _run(env, "demo", "--no-serve")
     assert code == 0, out
     assert "Imported 303 sample tweets" in out
-    code, out = _run(env, "demo")
-    assert code == 0 and "already imported" in out
+    assert "Created and started job demo-sentiment" in out
+    assert out.count("/invite/") == 3 and "gs_" in out
+    code, out = _run(env, "demo", "--no-serve")
+    assert code == 0 and "already imported" in out and "exists (running)" in out
 
 
 def test_console_script_is_installed() -> None:

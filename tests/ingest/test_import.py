@@ -316,7 +316,9 @@ def test_export_round_trips_the_import(factory: sessionmaker[Session], tmp_path:
     import_dataset(factory, str(path), name="d", options=options)
     out = tmp_path / "out.jsonl"
     assert export_dataset(factory, "d", str(out)) == 3
-    assert [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()] == rows
+    exported = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert exported == rows
+    assert [list(line) for line in exported] == [list(row) for row in rows]  # key order kept, as Ground Truth does
     import_dataset(factory, str(out), name="d2", options=options)
     key = [(i.external_id, i.text, i.gold_label, i.attributes) for i in _items(factory)]
     assert [(i.external_id, i.text, i.gold_label, i.attributes) for i in _items(factory, "d2")] == key

@@ -90,7 +90,7 @@ def test_manifest_lines_round_trip_into_exactly_the_documented_shape(
     assert len(lines) == 4
     first = lines[0]
     # The input line first, then the label keys (PostgreSQL's JSONB does not keep the attributes' order).
-    assert list(first)[0] == "source" and list(first)[-2:] == ["mood", "mood-metadata"]
+    assert next(iter(first)) == "source" and list(first)[-2:] == ["mood", "mood-metadata"]
     assert set(first) == {"source", "tweet_id", "lang", "mood", "mood-metadata"}
     assert first["source"] == "tweet número 0 🚀" and first["tweet_id"] == "id-0" and first["lang"] == "en"
     assert first["mood"] == 0 and isinstance(first["mood"], int)

@@ -246,3 +246,25 @@ def test_an_answer_can_bring_the_next_task_in_the_same_round_trip(client: TestCl
         headers=headers,
     ).json()
     assert plain["next"] is None
+
+
+def test_admin_job_page_shows_agreement_and_estimated_skills(client: TestClient, admin: dict[str, str]) -> None:
+    from groundswell.jobs.consolidation import consolidate_job
+
+    for email in ("ana@example.org", "ben@example.org"):
+        browser, csrf = _annotator(client, email)
+        headers = {"X-CSRF-Token": csrf}
+        while task := browser.post("/api/v1/jobs/api-job/tasks/next", json={}, headers=headers).json()["task"]:
+            body = {
+                "label": "positive" if task["item"]["id"] != "t3" else "negative",
+                "idempotency_key": task["item"]["id"],
+            }
+            assert browser.post(f"/api/v1/tasks/{task['lease_id']}/submit", json=body, headers=headers).is_success
+    with transaction(_factory(client)) as session:
+        consolidate_job(session, jobs.get_job(session, "api-job"))
+    key = admin["Authorization"].split()[1]
+    client.post("/admin/login", data={"api_key": key})
+    page = client.get("/admin/jobs/api-job").text
+    assert "Krippendorff" in page and "tweets with ≥ 2 answers" in page
+    assert "ana" in page and "estimated accuracy" in page
+    assert re.search(r"<td>1\.00 <small>\(", page), "perfect agreement gives each annotator an accuracy of 1.00"

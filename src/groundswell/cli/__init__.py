@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from groundswell import __version__
-from groundswell.cli import consolidate_cmd, dataset, db, demo, jobs, people, serve
+from groundswell.cli import consolidate_cmd, dataset, db, demo, job_consolidate_cmd, jobs, people, runner_cmd, serve
 
 __all__ = ["app", "main"]
 
@@ -23,6 +23,8 @@ app.add_typer(people.worker_app, name="worker")
 app.command("serve")(serve.serve_command)
 app.command("demo")(demo.demo_command)
 consolidate_cmd.register(app)
+job_consolidate_cmd.register(jobs.app)
+runner_cmd.register(app)
 
 
 def _version(value: bool) -> None:

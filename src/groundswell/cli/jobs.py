@@ -50,6 +50,18 @@ def create_command(
     team: Annotated[
         list[str] | None, typer.Option(help="Team that may work on it (repeat); default: everyone.")
     ] = None,
+    dynamic_redundancy: Annotated[
+        bool, typer.Option("--dynamic-redundancy", help="Ask for more answers only while a tweet is unsure.")
+    ] = False,
+    max_workers_per_item: Annotated[
+        int | None, typer.Option(help="With --dynamic-redundancy: most answers a tweet may get (up to 9).")
+    ] = None,
+    redundancy_threshold: Annotated[
+        float | None, typer.Option(help="With --dynamic-redundancy: confidence at which a tweet stops (0.7).")
+    ] = None,
+    consolidation_method: Annotated[
+        str, typer.Option(help="mv | wmv | ds | ods | auto: the model that consolidates the answers.")
+    ] = "auto",
     start: Annotated[bool, typer.Option("--start", help="Start the job right away.")] = False,
 ) -> None:
     """Create a labeling job over a dataset.
@@ -59,11 +71,11 @@ def create_command(
     with handle_errors():
         if (labels is None) == (label_config is None):
             raise UsageError("give exactly one of --labels and --label-config")
-        label_list = (
-            jobs.parse_labels(labels)
-            if labels is not None or label_config is None
-            else jobs.parse_label_config(_read(label_config, "label config"), source=str(label_config))
-        )
+        if labels is not None:
+            label_list = jobs.parse_labels(labels)
+        else:
+            assert label_config is not None
+            label_list = jobs.parse_label_config(_read(label_config, "label config"), source=str(label_config))
         spec = jobs.JobSpec(
             name=name,
             dataset=dataset,
@@ -75,6 +87,8 @@ def create_command(
             max_concurrent_tasks=max_concurrent_tasks,
             label_attribute_name=label_attribute_name,
             teams=team or [],
+            max_workers_per_item=max_workers_per_item,
+            settings=_consolidation_settings(dynamic_redundancy, redundancy_threshold, consolidation_method),
         )
         with transaction(state(ctx).store()) as session:
             job = jobs.create_job(session, spec)
@@ -86,6 +100,17 @@ def create_command(
             f"{workers_per_item} answers each; labels: "
             + ", ".join(f"{i}={label}" for i, label in enumerate(label_list))
         )
+
+
+def _consolidation_settings(dynamic: bool, threshold: float | None, method: str) -> dict[str, object]:
+    settings: dict[str, object] = {"consolidation_method": method}
+    if dynamic:
+        settings["dynamic_redundancy"] = True
+    if threshold is not None:
+        if not dynamic:
+            raise UsageError("--redundancy-threshold needs --dynamic-redundancy")
+        settings["redundancy_threshold"] = threshold
+    return settings
 
 
 def _transition(ctx: typer.Context, name: str, action: str) -> None:

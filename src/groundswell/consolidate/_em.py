@@ -14,10 +14,9 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import log_softmax, logsumexp
 
 from groundswell.consolidate._encoding import EncodedAnswers
-from groundswell.consolidate.calibration import fit_error_correlation, fit_error_correlation_heldout
+from groundswell.consolidate.calibration import fit_error_correlation, fit_error_correlation_heldout, log_normalise
 
 __all__ = ["Calibration", "EMFit", "HeldoutConfusion", "choose_correlation", "heldout_confusion", "run_em"]
 
@@ -32,7 +31,7 @@ _FLOOR = 1e-12
 #: Gold tasks needed before ρ is fitted on gold rather than on held-out judgments.
 MIN_GOLD_FOR_CALIBRATION = 30
 #: Judgments used to fit the held-out ρ; a seeded sample keeps large crowds fast.
-_HELDOUT_SAMPLE = 200_000
+_HELDOUT_SAMPLE = 100_000
 #: Fewer usable judgments than this and the held-out fit is too noisy: keep ρ = 0.
 _HELDOUT_MIN = 50
 
@@ -126,11 +125,12 @@ def run_em(
             mass[:, :, None] > 0, pseudo / np.where(mass > 0, mass, 1.0)[:, :, None], _unseen_rows(counts)
         )
         # Add-one smoothing keeps a label nobody chose possible without letting it matter.
-        log_prior = np.log((probas.sum(axis=0) + 1.0) / (enc.n_tasks + k))
+        log_prior = np.log((np.einsum("ij->j", probas) + 1.0) / (enc.n_tasks + k))
         log_lik = np.asarray(enc.incidence @ _log_confusion_rows(enc, confusion))
         scores = log_prior + log_lik
-        probas = _clamp_gold(enc, np.exp(log_softmax(scores, axis=1)))
-        free = float(logsumexp(scores[~gold], axis=1).sum()) if (~gold).any() else 0.0
+        log_probas, normaliser = log_normalise(scores)
+        probas = _clamp_gold(enc, np.exp(log_probas))
+        free = float(normaliser[~gold].sum())
         loglik = free + float(scores[gold_rows, enc.gold[gold_rows]].sum())
         converged = bool(history) and abs(loglik - history[-1]) <= tol * max(abs(loglik), 1.0)
         history.append(loglik)
@@ -202,7 +202,7 @@ def choose_correlation(
         usable = np.sort(rng.choice(usable, size=_HELDOUT_SAMPLE, replace=False))
     task_lik = fit.log_lik[enc.task[usable]]
     own = _log_confusion_rows(enc, fit.confusion)[enc.worker_label[usable]]
-    posterior = np.exp(log_softmax(fit.log_prior + task_lik, axis=1))
+    posterior = np.exp(log_normalise(fit.log_prior + task_lik)[0])
     loo = heldout(enc, fit, usable, posterior)
     n_others = per_task[enc.task[usable]] - 1.0
     return fit_error_correlation_heldout(fit.log_prior, task_lik - own, n_others, loo), "heldout"

@@ -17,7 +17,14 @@ import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 
-from groundswell.consolidate._validation import AnswersLike, GoldLike, check_answers, check_gold, resolve_labels
+from groundswell.consolidate._validation import (
+    AnswersLike,
+    GoldLike,
+    check_answers,
+    check_gold,
+    check_no_repeats,
+    resolve_labels,
+)
 
 __all__ = ["EncodedAnswers", "encode_answers"]
 
@@ -133,15 +140,19 @@ def encode_answers(
     Returns:
         The coded judgments.
     """
-    answers = check_answers(data, labels)
+    answers = check_answers(data, labels, check_duplicates=False)
     gold_values: list[Hashable] = []
     if gold is not None:
         gold_values = list(gold.dropna()) if isinstance(gold, pd.Series) else list(gold.values())
-    found = np.concatenate([answers["label"].to_numpy(dtype=object), np.asarray(gold_values, dtype=object)])
+    # Labels are few: code the column once and look up only its distinct values (millions of rows stay
+    # integer; converting them to Python objects would dominate the whole fit).
+    given, distinct = pd.factorize(answers["label"])
+    found = np.concatenate([np.asarray(distinct, dtype=object), np.asarray(gold_values, dtype=object)])
     label_index = resolve_labels(found, labels)
     task, tasks = _codes(answers["task"])
     worker, workers = _codes(answers["worker"])
-    label = np.asarray(label_index.get_indexer(pd.Index(answers["label"])), dtype=np.intp)
+    check_no_repeats(answers, task, worker, len(workers))
+    label = np.asarray(label_index.get_indexer(pd.Index(distinct, dtype=object)), dtype=np.intp)[given]
     gold_codes = np.full(len(tasks), -1, dtype=np.intp)
     if gold is not None:
         known = check_gold(gold, label_index)

@@ -23,6 +23,7 @@ __all__ = [
     "check_answers",
     "check_gold",
     "check_labels",
+    "check_no_repeats",
     "resolve_labels",
 ]
 
@@ -91,6 +92,7 @@ def check_answers(
     *,
     source: str = "answers",
     unit: str = "row",
+    check_duplicates: bool = True,
 ) -> pd.DataFrame:
     """Validate a long table of judgments and return it as exactly ``task, worker, label``.
 
@@ -100,6 +102,8 @@ def check_answers(
             is accepted.
         source: What to call the input in messages (a file name, say).
         unit: What the index labels count in messages: ``"row"`` (index labels) or ``"line"`` (file lines).
+        check_duplicates: Also refuse repeated (task, worker) pairs; callers that code the columns
+            themselves pass ``False`` and call :func:`check_no_repeats` with their codes.
 
     Returns:
         A new DataFrame with the three columns, in input order, keeping the input's index (so that row
@@ -123,7 +127,11 @@ def check_answers(
         values = answers[column]
         empty = values.isna().to_numpy()
         if values.dtype.kind in "OSUT" or isinstance(values.dtype, pd.StringDtype):
-            empty = empty | values.astype("string").str.strip().eq("").fillna(True).to_numpy(dtype=bool)
+            # Blank text is checked on the distinct values only: ids and labels repeat a lot.
+            codes, distinct = pd.factorize(values)
+            blank = np.fromiter((not str(v).strip() for v in distinct), dtype=bool, count=len(distinct))
+            if blank.any():
+                empty = empty | ((codes >= 0) & blank[np.maximum(codes, 0)])
         if empty.any():
             where = _rows(answers.index, empty, source, unit)
             raise InvalidInputError(f"{where}: empty {column}; every judgment needs a task, worker and label")
@@ -137,14 +145,38 @@ def check_answers(
                 f"{_rows(answers.index, outside, source, unit)}: label {names} is not one of the job's labels "
                 f"({', '.join(map(str, allowed))})"
             )
-    dupes = answers.duplicated(["task", "worker"], keep="first").to_numpy()
+    if check_duplicates:
+        task, _ = pd.factorize(answers["task"])
+        worker, workers = pd.factorize(answers["worker"])
+        check_no_repeats(answers, task, worker, len(workers), source=source, unit=unit)
+    return answers
+
+
+def check_no_repeats(
+    answers: pd.DataFrame,
+    task: npt.NDArray[np.intp],
+    worker: npt.NDArray[np.intp],
+    n_workers: int,
+    *,
+    source: str = "answers",
+    unit: str = "row",
+) -> None:
+    """Refuse a worker who judged the same task twice, given integer codes of both columns.
+
+    Split from :func:`check_answers` so that encoding, which codes the columns anyway, does not hash
+    millions of ids a second time.
+
+    Raises:
+        InvalidInputError: Naming the repeated rows, the worker and the task.
+    """
+    pairs = task.astype(np.int64) * max(n_workers, 1) + worker
+    dupes = pd.Series(pairs).duplicated(keep="first").to_numpy()
     if dupes.any():
         first = answers[dupes].iloc[0]
         raise InvalidInputError(
             f"{_rows(answers.index, dupes, source, unit)}: worker {first['worker']!r} judged task {first['task']!r} "
             "more than once; keep one judgment per worker and task"
         )
-    return answers
 
 
 def resolve_labels(found: npt.ArrayLike, labels: Sequence[Hashable] | None) -> pd.Index:

@@ -32,7 +32,7 @@ def iso_z(value: datetime | None) -> str | None:
 def worker_responses(session: Session, job: Job) -> Iterator[tuple[int, str, dict[str, Any]]]:
     """(datasetObjectId, item external id, worker-response document) for every item with answers."""
     first_id = session.scalar(select(func.min(Item.id)).where(Item.dataset_id == job.dataset_id)) or 0
-    workers = {worker_id: email for worker_id, email in session.execute(select(Worker.id, Worker.email))}
+    workers = dict(session.execute(select(Worker.id, Worker.email)).all())
     query = effective_judgments_query(job.id).order_by(Judgment.item_id, Judgment.submitted_at, Judgment.id)
     current: int | None = None
     answers: list[dict[str, Any]] = []

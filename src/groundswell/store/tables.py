@@ -148,7 +148,8 @@ class Item(Base):
     external_id: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(32))
-    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: Plain JSON (not JSONB) on PostgreSQL too: pass-through attributes keep their keys' order in exports.
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON(), default=dict)
     gold_label: Mapped[str | None] = mapped_column(String(256))
     #: Where the item came from, so a later duplicate can point at its first occurrence.
     source_uri: Mapped[str | None] = mapped_column(Text)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, Response, status
 from fastapi.responses import StreamingResponse
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from groundswell import jobs
@@ -243,8 +244,10 @@ def mine(name: str, store: StoreDep, creds: CredentialsDep) -> list[JudgmentPubl
         principal = authenticate(session, creds)
         job = jobs.get_job(session, name)
         rows = my_judgments(session, job, principal.worker)
-        ids = {r.item_id: session.get(Item, r.item_id) for r in rows}
-        return [_judgment_public(job, r, ids[r.item_id].external_id if ids[r.item_id] else "") for r in rows]
+        external = dict(
+            session.execute(select(Item.id, Item.external_id).where(Item.id.in_([r.item_id for r in rows]))).all()
+        )
+        return [_judgment_public(job, r, external.get(r.item_id, "")) for r in rows]
 
 
 @router.get("/judgments/{judgment_id}", response_model=JudgmentPublic, tags=["annotate"])

@@ -13,6 +13,7 @@ from markdown_it import MarkdownIt
 from groundswell import jobs
 from groundswell.errors import GroundswellError, PermissionDeniedError
 from groundswell.jobs.access import end_web_session
+from groundswell.jobs.agreement import agreement_summary, worker_skills
 from groundswell.jobs.views import jobs_for_worker
 from groundswell.store.db import transaction
 from groundswell.web.auth import SESSION_COOKIE, Principal, authenticate
@@ -27,7 +28,8 @@ _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typograp
 
 def render_markdown(text: str) -> str:
     """Instructions as HTML; raw HTML in the source is shown as text, unsafe link schemes are dropped."""
-    return _markdown.render(text)
+    html: str = _markdown.render(text)
+    return html
 
 
 def _page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -199,6 +201,8 @@ def admin_job(request: Request, name: str, store: StoreDep, creds: CredentialsDe
             labels=jobs.job_labels(session, job),
             progress=jobs.job_progress(session, job),
             annotators=jobs.annotator_stats(session, job),
+            agreement=agreement_summary(session, job),
+            skills={row.worker_id: row for row in worker_skills(session, job)},
         )
 
 

@@ -99,9 +99,7 @@ def upgrade() -> None:
         sa.Column("external_id", sa.String(length=200), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("content_hash", sa.String(length=32), nullable=False),
-        sa.Column(
-            "attributes", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
-        ),
+        sa.Column("attributes", sa.JSON(), nullable=False),
         sa.Column("gold_label", sa.String(length=256), nullable=True),
         sa.Column("source_uri", sa.Text(), nullable=True),
         sa.Column("source_line", sa.Integer(), nullable=True),

@@ -1,0 +1,78 @@
+"""`groundswell runner`: the background worker that drains the work queue (consolidation rounds, …).
+
+Run one per machine, or several: on PostgreSQL they share the queue without double work. Stops cleanly on
+Ctrl-C or SIGTERM after the row in hand.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import timedelta
+from typing import Annotated, Any
+
+import typer
+
+from groundswell.cli._common import console, handle_errors, state
+from groundswell.runner import WorkOutcome, default_runner_id, queue_counts, run_forever, run_pending
+from groundswell.store.db import transaction
+
+__all__ = ["register", "runner_command"]
+
+
+def _print(outcome: WorkOutcome) -> None:
+    colour = {"done": "green", "queued": "yellow", "failed": "red"}.get(outcome.state.value, "white")
+    detail = outcome.result if outcome.result is not None else (outcome.error or "").splitlines()[0]
+    console.print(
+        f"[{colour}]{outcome.state.value}[/] work {outcome.work_id} ({outcome.kind}, job {outcome.job_id}): {detail}",
+        highlight=False,
+    )
+
+
+def runner_command(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="Run what is due now, then exit.")] = False,
+    poll: Annotated[float, typer.Option(help="Seconds to wait when nothing is due.", min=0.1)] = 5.0,
+    every: Annotated[
+        float, typer.Option(help="Least seconds between full consolidations of a job that keeps changing.", min=1)
+    ] = 60.0,
+    runner_id: Annotated[
+        str | None, typer.Option("--id", help="Name recorded on claimed work (default host:pid).")
+    ] = None,
+) -> None:
+    """Run background work: full consolidation of jobs with new answers (periodically and at job end).
+
+    Examples:
+      groundswell runner
+      groundswell runner --once
+    """
+    with handle_errors():
+        factory = state(ctx).store()
+        name = runner_id or default_runner_id()
+        if once:
+            outcomes = run_pending(factory, runner_id=name, every=timedelta(seconds=every))
+            for outcome in outcomes:
+                _print(outcome)
+            with transaction(factory) as session:
+                counts = queue_counts(session)
+            console.print(f"Ran {len(outcomes)} item(s); queue: {counts or 'empty'}")
+            return
+        stop = threading.Event()
+
+        def _stop(_signum: int, _frame: Any) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        console.print(f"Runner {name} started; Ctrl-C to stop.")
+        try:
+            run_forever(
+                factory, runner_id=name, poll=poll, every=timedelta(seconds=every), stop=stop, on_outcome=_print
+            )
+        except KeyboardInterrupt:
+            stop.set()
+        console.print(f"Runner {name} stopped.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``runner`` command to the root app."""
+    app.command("runner")(runner_command)

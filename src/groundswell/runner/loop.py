@@ -1,0 +1,211 @@
+"""Running the queue: what each kind of work does, periodic scheduling, and the runner's loop.
+
+:func:`run_pending` is the whole runner in one call (tests and ``groundswell runner --once`` use it): it
+schedules what is due, then claims and runs rows until none is due. :func:`run_forever` repeats it.
+
+Scheduling of consolidation (:func:`schedule_consolidations`): a job gets a full consolidation when its
+labels changed since the last one (per-submit votes newer than that run's snapshot, or judgments and no
+run yet) and either it has ended (completed or stopped: labels are final, so at once) or the last run is
+older than ``every``. So a busy job is refitted at most once per ``every``, an idle one never.
+
+Each row runs in its own transaction together with marking it done, so a crash never leaves half-written
+labels behind a "done" row.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from groundswell.domain import JobState, WorkState
+from groundswell.errors import GroundswellError
+from groundswell.jobs.consolidation import CONSOLIDATE_WORK, consolidate_job
+from groundswell.runner.queue import WorkOutcome, claim, enqueue, mark_done, mark_failed
+from groundswell.store.db import transaction
+from groundswell.store.tables import ConsolidatedLabel, Job, Judgment, Work, utcnow
+
+__all__ = [
+    "DEFAULT_EVERY",
+    "HANDLERS",
+    "Handler",
+    "default_runner_id",
+    "queue_counts",
+    "run_forever",
+    "run_one",
+    "run_pending",
+    "schedule_consolidations",
+]
+
+log = logging.getLogger(__name__)
+
+#: Session, claimed row → JSON-ready result stored on the row.
+Handler = Callable[[Session, Work], dict[str, Any]]
+#: How often a running job with new answers is refitted.
+DEFAULT_EVERY = timedelta(seconds=60)
+
+
+def _consolidate(session: Session, work: Work) -> dict[str, Any]:
+    job = session.get(Job, work.job_id) if work.job_id is not None else None
+    if job is None:
+        raise GroundswellError(f"work {work.id}: its job no longer exists")
+    return consolidate_job(session, job, method=work.payload.get("method")).as_dict()
+
+
+#: What each ``work.kind`` runs. Later features (auto-label rounds, training) add their kinds here.
+HANDLERS: dict[str, Handler] = {CONSOLIDATE_WORK: _consolidate}
+
+
+def default_runner_id() -> str:
+    """``host:pid``, so a claimed row says which process holds it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _last_snapshot(session: Session, job_id: int) -> datetime | None:
+    result = session.scalar(
+        select(Work.result)
+        .where(Work.kind == CONSOLIDATE_WORK, Work.job_id == job_id, Work.state == WorkState.DONE)
+        .order_by(Work.finished_at.desc(), Work.id.desc())
+        .limit(1)
+    )
+    if not result or "snapshot" not in result:
+        return None
+    return datetime.fromisoformat(result["snapshot"])
+
+
+def schedule_consolidations(session: Session, *, every: timedelta = DEFAULT_EVERY, now: datetime | None = None) -> int:
+    """Queue a full consolidation for every job that needs one (module docstring); returns how many."""
+    now = now or utcnow()
+    pending = (
+        select(Work.job_id)
+        .where(Work.kind == CONSOLIDATE_WORK, Work.state.in_([WorkState.QUEUED, WorkState.RUNNING]))
+        .scalar_subquery()
+    )
+    ended = (JobState.COMPLETED, JobState.STOPPED)
+    candidates = session.execute(
+        select(Job.id, Job.state).where(Job.state != JobState.DRAFT, Job.id.not_in(pending)).order_by(Job.id)
+    ).all()
+    queued = 0
+    for job_id, job_state in candidates:
+        last = _last_snapshot(session, job_id)
+        if last is None:
+            changed = session.scalar(select(exists().where(Judgment.job_id == job_id)))
+        else:
+            if job_state not in ended and now - last < every:
+                continue
+            changed = session.scalar(
+                select(
+                    exists().where(
+                        ConsolidatedLabel.job_id == job_id,
+                        ConsolidatedLabel.human_annotated,
+                        ConsolidatedLabel.updated_at > last,
+                    )
+                )
+            )
+        if changed:
+            enqueue(session, CONSOLIDATE_WORK, job_id=job_id, run_after=now)
+            queued += 1
+    return queued
+
+
+def run_one(
+    factory: sessionmaker[Session],
+    runner_id: str,
+    *,
+    handlers: Mapping[str, Handler] | None = None,
+    now: datetime | None = None,
+) -> WorkOutcome | None:
+    """Claim one due row and run it; ``None`` when nothing is due."""
+    handlers = HANDLERS if handlers is None else handlers
+    with transaction(factory) as session:
+        work = claim(session, runner_id, kinds=frozenset(handlers), now=now)
+        if work is None:
+            return None
+        work_id, kind, job_id = work.id, work.kind, work.job_id
+    try:
+        with transaction(factory) as session:
+            work = session.get(Work, work_id)
+            assert work is not None
+            result = handlers[kind](session, work)
+            mark_done(session, work, result)
+        log.info("work %s (%s, job %s) done: %s", work_id, kind, job_id, result)
+        return WorkOutcome(work_id, kind, job_id, WorkState.DONE, result=result)
+    except Exception as exc:  # any failure is recorded on the row; the runner itself carries on
+        error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
+        with transaction(factory) as session:
+            state = mark_failed(session, work_id, error, retry=not isinstance(exc, GroundswellError))
+        log.warning("work %s (%s, job %s) %s: %s", work_id, kind, job_id, state.value, exc)
+        return WorkOutcome(work_id, kind, job_id, state, error=error)
+
+
+def run_pending(
+    factory: sessionmaker[Session],
+    *,
+    runner_id: str | None = None,
+    handlers: Mapping[str, Handler] | None = None,
+    schedule: bool = True,
+    every: timedelta = DEFAULT_EVERY,
+    now: datetime | None = None,
+    limit: int | None = None,
+) -> list[WorkOutcome]:
+    """Schedule what is due, then run due rows until none is left (or ``limit`` ran); returns the outcomes.
+
+    Args:
+        factory: Session factory of the store.
+        runner_id: Name recorded on claimed rows; default ``host:pid``.
+        handlers: Kind → handler; default :data:`HANDLERS`. Rows of other kinds are left for other runners.
+        schedule: Run :func:`schedule_consolidations` first.
+        every: Minimum interval between full consolidations of a running job.
+        now: The time to act at (tests move it forward).
+        limit: Stop after this many rows.
+    """
+    runner_id = runner_id or default_runner_id()
+    if schedule:
+        with transaction(factory) as session:
+            schedule_consolidations(session, every=every, now=now)
+    outcomes: list[WorkOutcome] = []
+    while limit is None or len(outcomes) < limit:
+        outcome = run_one(factory, runner_id, handlers=handlers, now=now)
+        if outcome is None:
+            break
+        outcomes.append(outcome)
+    return outcomes
+
+
+def run_forever(
+    factory: sessionmaker[Session],
+    *,
+    runner_id: str | None = None,
+    poll: float = 5.0,
+    every: timedelta = DEFAULT_EVERY,
+    stop: threading.Event | None = None,
+    on_outcome: Callable[[WorkOutcome], None] | None = None,
+) -> None:
+    """Run the queue until ``stop`` is set, sleeping ``poll`` seconds whenever nothing is due."""
+    stop = stop or threading.Event()
+    runner_id = runner_id or default_runner_id()
+    while not stop.is_set():
+        try:
+            outcomes = run_pending(factory, runner_id=runner_id, every=every)
+        except Exception:  # a database hiccup must not end the runner; log and try again after the pause
+            log.exception("runner %s: could not read the queue", runner_id)
+            outcomes = []
+        for outcome in outcomes:
+            if on_outcome is not None:
+                on_outcome(outcome)
+        if not outcomes:
+            stop.wait(poll)
+
+
+def queue_counts(session: Session) -> dict[str, int]:
+    """Rows per state, for the runner's status line."""
+    rows = session.execute(select(Work.state, func.count()).group_by(Work.state)).all()
+    return {WorkState(state).value: int(count) for state, count in rows}

@@ -121,7 +121,10 @@ def _print_report(result: ImportReport, seconds: float) -> None:
 
 @app.command("list")
 def list_command(ctx: typer.Context) -> None:
-    """List datasets with their item and gold-label counts."""
+    """List datasets with their item and gold-label counts.
+
+    Example: groundswell dataset list
+    """
     with handle_errors():
         rows = list_datasets(state(ctx).store())
         if not rows:

@@ -30,6 +30,9 @@ def upgrade_command(ctx: typer.Context) -> None:
 
 @app.command("current")
 def current_command(ctx: typer.Context) -> None:
-    """Print the database's schema revision and the newest one this version knows."""
+    """Print the database's schema revision and the newest one this version knows.
+
+    Example: groundswell db current
+    """
     with handle_errors():
         console.print(f"current: {current_revision(state(ctx).engine) or 'none'}  head: {head_revision()}")

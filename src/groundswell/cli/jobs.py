@@ -127,19 +127,28 @@ def start_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="
 
 @app.command("pause")
 def pause_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Job name.")]) -> None:
-    """Pause a running job: no new tasks; answers to held tasks are still accepted."""
+    """Pause a running job: no new tasks; answers to held tasks are still accepted.
+
+    Example: groundswell job pause launch-sentiment
+    """
     _transition(ctx, name, "pause")
 
 
 @app.command("stop")
 def stop_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Job name.")]) -> None:
-    """Stop a job for good: no new tasks and no more answers."""
+    """Stop a job for good: no new tasks and no more answers.
+
+    Example: groundswell job stop launch-sentiment
+    """
     _transition(ctx, name, "stop")
 
 
 @app.command("list")
 def list_command(ctx: typer.Context) -> None:
-    """Jobs with their state and progress."""
+    """Jobs with their state and progress.
+
+    Example: groundswell job list
+    """
     with handle_errors(), transaction(state(ctx).store()) as session:
         table = Table("job", "state", "done", "in progress", "open", "judgments", "annotators active")
         for job in jobs.list_jobs(session):
@@ -158,7 +167,10 @@ def list_command(ctx: typer.Context) -> None:
 
 @app.command("show")
 def show_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Job name.")]) -> None:
-    """Progress and per-annotator counts and pace of one job."""
+    """Progress and per-annotator counts and pace of one job.
+
+    Example: groundswell job show launch-sentiment
+    """
     with handle_errors(), transaction(state(ctx).store()) as session:
         job = jobs.get_job(session, name)
         p = jobs.job_progress(session, job)
@@ -183,7 +195,10 @@ def responses_command(
     name: Annotated[str, typer.Argument(help="Job name.")],
     out: Annotated[Path, typer.Option("--out", help="JSON Lines file to write.")],
 ) -> None:
-    """Raw answers in Ground Truth's worker-response shape, one item per line."""
+    """Raw answers in Ground Truth's worker-response shape, one item per line.
+
+    Example: groundswell job responses launch-sentiment --out responses.jsonl
+    """
     with handle_errors(), transaction(state(ctx).store()) as session, out.open("w", encoding="utf-8") as handle:
         count = write_worker_responses_jsonl(session, jobs.get_job(session, name), handle)
     console.print(f"Wrote worker responses for {count:,} tweets to {out}.")

@@ -62,6 +62,7 @@ class NoTask:
 class SubmitResult:
     judgment_id: int
     lease_id: int
+    job_id: int
     item_id: int
     label: str
     revision: int
@@ -290,6 +291,7 @@ def _result(judgment: Judgment, *, replayed: bool = False) -> SubmitResult:
     return SubmitResult(
         judgment_id=judgment.id,
         lease_id=judgment.lease_id,
+        job_id=judgment.job_id,
         item_id=judgment.item_id,
         label=judgment.label,
         revision=judgment.revision,

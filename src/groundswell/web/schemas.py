@@ -151,7 +151,7 @@ class SubmitResponse(BaseModel):
 
     @classmethod
     def of(cls, result: SubmitResult, next_task: NextTaskResponse | None = None) -> SubmitResponse:
-        fields = {k: v for k, v in result.__dict__.items() if k != "item_id"}
+        fields = {k: v for k, v in result.__dict__.items() if k not in ("item_id", "job_id")}
         return cls(**fields, next=next_task)
 
 

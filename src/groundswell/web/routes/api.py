@@ -26,7 +26,7 @@ from groundswell.jobs.views import (
     visible_judgment,
 )
 from groundswell.store.db import transaction
-from groundswell.store.tables import Item, Job, Judgment, TaskLease, Worker
+from groundswell.store.tables import Item, Job, Judgment, Worker
 from groundswell.web.auth import authenticate
 from groundswell.web.deps import CredentialsDep, StoreDep
 from groundswell.web.schemas import (
@@ -204,8 +204,8 @@ def submit(lease_id: int, body: SubmitRequest, store: StoreDep, creds: Credentia
         )
         following = None
         if body.next is not None:
-            job = session.get(Job, session.get(TaskLease, lease_id).job_id)  # type: ignore[union-attr]
-            assert job is not None
+            job = session.get(Job, result.job_id)
+            assert job is not None  # the answer was just recorded in it
             following = _next(session, job.name, principal.worker, body.next.exclude)
     return SubmitResponse.of(result, following)
 

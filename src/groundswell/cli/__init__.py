@@ -5,7 +5,20 @@ from __future__ import annotations
 import typer
 
 from groundswell import __version__
-from groundswell.cli import consolidate_cmd, dataset, db, demo, job_consolidate_cmd, jobs, people, runner_cmd, serve
+from groundswell.cli import (
+    consolidate_cmd,
+    dataset,
+    db,
+    demo,
+    job_consolidate_cmd,
+    jobs,
+    people,
+    runner_cmd,
+    serve,
+    serve_cmd,
+    simulate_cmd,
+    train_cmd,
+)
 
 __all__ = ["app", "main"]
 
@@ -25,6 +38,9 @@ app.command("demo")(demo.demo_command)
 consolidate_cmd.register(app)
 job_consolidate_cmd.register(jobs.app)
 runner_cmd.register(app)
+train_cmd.register(app)
+serve_cmd.register(app)
+simulate_cmd.register(app)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,183 @@
+"""Endpoint latency and throughput with wrk, plus batch-prediction throughput.
+
+    apt-get install -y wrk
+    python bench/serve_bench.py                 # trains a TweetEval model once into bench/.cache if needed
+    python bench/serve_bench.py --model DIR --workers 2 --duration 15 --no-write
+
+wrk posts one tweet per request (``{"instances": [text]}``, rotating over TweetEval test tweets) for
+``--duration`` seconds at 1, 10 and 50 connections; wrk and the server share this machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from groundswell.serve import predict_file
+from groundswell.train import read_training_manifest, train_model
+from results import write_section
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parents[1] / "shared" / "data" / "tweeteval-sentiment"
+
+LUA = """
+local bodies = {}
+local i = 0
+for line in io.lines("%s") do bodies[#bodies + 1] = line end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = (i %% #bodies) + 1
+  return wrk.format(nil, "/invocations", nil, bodies[i])
+end
+"""
+
+
+def ensure_model(folder: Path) -> Path:
+    if (folder / "model-card.json").exists():
+        return folder
+    print(f"training a TweetEval model into {folder} (a few minutes, once)", flush=True)
+    train_model(read_training_manifest(str(DATA / "train.jsonl")), folder)
+    return folder
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(model: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    code = (
+        "from groundswell.serve import EndpointConfig, run_endpoint;"
+        f"run_endpoint(EndpointConfig(model_dir={str(model)!r}, workers={workers}, reload_interval_s=0),"
+        f" port={port}, log_level='warning')"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise SystemExit("endpoint did not come up")
+
+
+def to_ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(url: str, script: Path, connections: int, duration: int) -> dict[str, float]:
+    threads = min(connections, 2)
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    latency = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)", out, re.M))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50": to_ms(latency["50"]),
+        "p90": to_ms(latency["90"]),
+        "p99": to_ms(latency["99"]),
+        "errors": float(errors.group(1)) if errors else 0.0,
+    }
+
+
+def batch_throughput(model: Path, rows: int, processes: int) -> tuple[float, int]:
+    texts = [json.loads(x)["source"] for x in (DATA / "test.jsonl").read_text().splitlines()]
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "in.jsonl"
+        with source.open("w") as handle:
+            for i in range(rows):
+                handle.write(json.dumps({"source": texts[i % len(texts)], "id": i}) + "\n")
+        report = predict_file(model, str(source), str(Path(tmp) / "out.jsonl"), processes=processes)
+    return report.rows / report.seconds, report.rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=HERE / ".cache" / "serve-model")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--batch-rows", type=int, default=100_000)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    model = ensure_model(args.model)
+    load_before = os.getloadavg()[0]
+    texts = [json.loads(x)["source"] for x in (DATA / "test.jsonl").read_text().splitlines()][:2000]
+    with tempfile.TemporaryDirectory() as tmp:
+        bodies = Path(tmp) / "bodies.txt"
+        bodies.write_text("".join(json.dumps({"instances": [t]}) + "\n" for t in texts))
+        script = Path(tmp) / "post.lua"
+        script.write_text(LUA % bodies)
+        port = free_port()
+        server = start_server(model, port, args.workers)
+        results = {}
+        try:
+            run_wrk(f"http://127.0.0.1:{port}", script, 10, 3)  # warm-up
+            for connections in args.connections:
+                results[connections] = run_wrk(f"http://127.0.0.1:{port}", script, connections, args.duration)
+                print(connections, results[connections], flush=True)
+        finally:
+            server.terminate()
+            server.wait(30)
+    rate, rows = batch_throughput(model, args.batch_rows, processes=min(os.cpu_count() or 1, 8))
+    print(f"batch: {rate:,.0f} tweets/s over {rows:,} rows", flush=True)
+    lines = [
+        f"Model: tfidf-linear (default, with lexicon) trained on TweetEval train. Server: `groundswell endpoint serve` "
+        f"with {args.workers} worker(s), micro-batching on; wrk on the same machine, one tweet per POST "
+        f"(`application/json`), {args.duration} s per row.",
+        "",
+        "| connections | req/s | p50 ms | p90 ms | p99 ms | non-2xx |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for connections, r in results.items():
+        lines.append(
+            f"| {connections} | {r['rps']:,.0f} | {r['p50']:.2f} | {r['p90']:.2f} | {r['p99']:.2f} "
+            f"| {r['errors']:.0f} |"
+        )
+    lines += [
+        "",
+        f"1-minute load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after the run "
+        f"({os.cpu_count()} cores; other work on the machine competes with wrk and the server).",
+        "",
+        f"Batch prediction (`groundswell predict`, {min(os.cpu_count() or 1, 8)} processes, JSONL in and out, "
+        f"{rows:,} tweets): **{rate:,.0f} tweets/s**.",
+        "",
+        "Targets (issue 6): 1 connection p99 < 5 ms; 50 connections ≥ 1,500 req/s with p99 < 100 ms; "
+        "batch ≥ 5,000 tweets/s. MLflow `models serve` comparison: not run (see the issue note).",
+    ]
+    for line in lines:
+        print(line)
+    if not args.no_write:
+        command = f"python bench/serve_bench.py --workers {args.workers} --duration {args.duration}"
+        if args.model != parser.get_default("model"):
+            command += f" --model {args.model.relative_to(HERE.parent) if args.model.is_absolute() else args.model}"
+        write_section("serve", "Serving (`bench/serve_bench.py`)", lines, command=command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""`groundswell endpoint serve` and `groundswell predict`: real-time and batch predictions from a trained model."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from groundswell.cli._common import console, err_console, handle_errors, state
+from groundswell.errors import UsageError
+from groundswell.ml import read_card
+from groundswell.serve import EndpointConfig, predict_file, run_endpoint
+
+__all__ = ["endpoint_app", "predict_command", "register", "serve_command"]
+
+endpoint_app = typer.Typer(help="Serve a trained model on a SageMaker-compatible HTTP endpoint.", no_args_is_help=True)
+
+
+@endpoint_app.command("serve")
+def serve_command(
+    model_dir: Annotated[str, typer.Argument(help="Model folder written by `groundswell train`.")],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (SageMaker containers use 8080).")] = 8080,
+    workers: Annotated[int, typer.Option(help="Server processes; each loads the model once.")] = 1,
+    capture_dir: Annotated[
+        str | None, typer.Option(help="Write each request and response to JSON Lines under this folder.")
+    ] = None,
+    capture_sampling: Annotated[float, typer.Option(help="Percentage of requests to capture (0-100).")] = 100.0,
+    reload_interval: Annotated[
+        float, typer.Option(help="Seconds between checks for a new model in MODEL_DIR (0: never swap).")
+    ] = 2.0,
+    max_batch: Annotated[int, typer.Option(help="Most tweets predicted together in one micro-batch.")] = 512,
+    max_wait_ms: Annotated[float, typer.Option(help="Under load, how long a micro-batch waits to fill.")] = 1.0,
+) -> None:
+    """Serve GET /ping, POST /invocations (JSON, JSON Lines, CSV) and /predict until interrupted.
+
+    Writing a new model into MODEL_DIR (`groundswell train --out MODEL_DIR`) swaps it in without downtime.
+
+    Examples:
+      groundswell endpoint serve models/launch-v1 --port 8080 --workers 2
+      curl -s localhost:8080/invocations -H 'Content-Type: application/json' -d '{"instances": ["love it"]}'
+      curl -s 'localhost:8080/predict?text=what+a+day'
+    """
+    with handle_errors():
+        card = read_card(model_dir)
+        if workers < 1:
+            raise UsageError("--workers must be at least 1")
+        console.print(
+            f"Serving {card.model_type} ({', '.join(card.labels)}) from {model_dir} on http://{host}:{port} "
+            f"with {workers} worker(s)"
+        )
+        config = EndpointConfig(
+            model_dir=model_dir,
+            capture_dir=capture_dir,
+            capture_sampling=capture_sampling,
+            reload_interval_s=reload_interval,
+            max_batch=max_batch,
+            max_wait_s=max_wait_ms / 1000.0,
+            workers=workers,
+        )
+        run_endpoint(config, host=host, port=port, log_level="warning")
+
+
+def predict_command(
+    ctx: typer.Context,
+    model_dir: Annotated[str, typer.Argument(help="Model folder written by `groundswell train`.")],
+    input_uri: Annotated[str, typer.Argument(metavar="INPUT", help="JSONL/manifest, CSV or Parquet; local or s3://.")],
+    out: Annotated[str, typer.Option("--out", help="Output file (format from its suffix); local or s3://.")],
+    text_field: Annotated[
+        str | None, typer.Option(help="Attribute or column with the text (default: source, text or tweet).")
+    ] = None,
+    processes: Annotated[int | None, typer.Option(help="Worker processes (default: CPU count, at most 8).")] = None,
+    engine: Annotated[str, typer.Option(help="Execution engine: local (Ray is not supported yet).")] = "local",
+) -> None:
+    """Predict every line of INPUT; each output line is the input line plus the label in output-manifest shape.
+
+    Examples:
+      groundswell predict models/launch-v1 tweets.manifest --out predictions.manifest
+      groundswell predict models/launch-v1 s3://bucket/tweets.parquet --out s3://bucket/predicted.jsonl
+    """
+    with handle_errors():
+        if engine != "local":
+            raise UsageError(f"--engine {engine!r} is not supported yet; use --engine local")
+        read_card(model_dir)
+        remote = "://" in input_uri or "://" in out
+        options = state(ctx).settings.storage_options() if remote else None
+        with Progress(
+            TextColumn("[bold]Predicting"),
+            BarColumn(),
+            TextColumn("{task.completed:,} rows"),
+            TimeElapsedColumn(),
+            console=err_console,
+        ) as progress:
+            task = progress.add_task("predict", total=None)
+            report = predict_file(
+                model_dir,
+                input_uri,
+                out,
+                text_field=text_field,
+                processes=processes,
+                storage_options=options,
+                on_progress=lambda rows: progress.update(task, completed=rows),
+            )
+        rate = report.rows / max(report.seconds, 1e-9)
+        console.print(
+            f"Wrote {report.rows:,} lines to {report.output} ({report.predicted:,} predicted, "
+            f"{report.skipped_no_text:,} without text copied through) in {report.seconds:.1f} s ({rate:,.0f} rows/s)."
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add `endpoint serve` and `predict` to the root app."""
+    app.add_typer(endpoint_app, name="endpoint")
+    app.command("predict")(predict_command)

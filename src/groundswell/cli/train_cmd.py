@@ -1,0 +1,133 @@
+"""`groundswell train`: fit a sentiment model on a job's labels or on a manifest, and report how good it is."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from groundswell.cli._common import console, err_console, handle_errors, state
+from groundswell.errors import UsageError
+from groundswell.ml import DEFAULT_MODEL_TYPE, MODEL_TYPES, FeaturizerConfig, ModelConfig
+from groundswell.train import (
+    TrainingData,
+    TrainResult,
+    job_training_data,
+    read_training_manifest,
+    record_model_version,
+    train_model,
+)
+
+__all__ = ["register", "train_command"]
+
+
+def train_command(
+    ctx: typer.Context,
+    out: Annotated[str, typer.Option("--out", help="Folder to write model.skops, model-card.json and the report to.")],
+    job: Annotated[
+        str | None, typer.Option("--job", help="Labeling job (name or id) whose labels to train on.")
+    ] = None,
+    manifest: Annotated[
+        str | None, typer.Option("--manifest", help="Ground Truth output manifest, or JSONL with source + label.")
+    ] = None,
+    model: Annotated[str, typer.Option("--model", help=f"Model type: {', '.join(MODEL_TYPES)}.")] = DEFAULT_MODEL_TYPE,
+    label_attribute: Annotated[
+        str | None, typer.Option(help="Manifest attribute with the class index (found automatically if unique).")
+    ] = None,
+    labels: Annotated[
+        str | None, typer.Option(help="Comma-separated label list in class-index order (manifest only).")
+    ] = None,
+    human_only: Annotated[bool, typer.Option("--human-only", help="Job only: skip machine labels.")] = False,
+    weight_by_confidence: Annotated[
+        bool, typer.Option("--weight-by-confidence", help="Weight each example by its label's confidence.")
+    ] = False,
+    lexicon: Annotated[
+        bool, typer.Option("--lexicon", help="Add VADER lexicon features (needs vaderSentiment).")
+    ] = False,
+    c: Annotated[float, typer.Option("--c", help="Inverse regularisation strength of the classifier.")] = 1.0,
+    validation_fraction: Annotated[float, typer.Option(help="Share of examples held out for evaluation.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Random seed for the validation split.")] = 0,
+) -> None:
+    """Train a model, evaluate it on a held-out split, and write the artifact folder.
+
+    Examples:
+      groundswell train --job launch-sentiment --out models/launch-v1
+      groundswell train --manifest output.manifest --out models/m1
+      groundswell train --manifest ../shared/data/tweeteval-sentiment/train.jsonl --out models/tweeteval
+    """
+    with handle_errors():
+        if (job is None) == (manifest is None):
+            raise UsageError("give exactly one of --job JOB or --manifest PATH")
+        if model not in MODEL_TYPES:
+            raise UsageError(f"unknown --model {model!r}; choose one of: {', '.join(MODEL_TYPES)}")
+        config = ModelConfig(model_type=model, c=c, featurizer=FeaturizerConfig(lexicon=lexicon))
+        app_state = state(ctx)
+        job_id: int | None = None
+        data: TrainingData
+        if job is not None:
+            job_id, data = job_training_data(
+                app_state.store(), job, human_only=human_only, weight_by_confidence=weight_by_confidence
+            )
+        else:
+            assert manifest is not None
+            data = read_training_manifest(
+                manifest,
+                label_attribute=label_attribute,
+                labels=[x.strip() for x in labels.split(",")] if labels else None,
+                weight_by_confidence=weight_by_confidence,
+                storage_options=app_state.settings.storage_options() if manifest.startswith("s3") else None,
+            )
+        if data.skipped_unlabeled:
+            console.print(f"Skipped {data.skipped_unlabeled:,} line(s) without a label.")
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+        ) as progress:
+            task = progress.add_task("Starting", total=1.0)
+
+            def on_stage(stage: str, done: float) -> None:
+                progress.update(task, description=stage, completed=done)
+
+            result = train_model(
+                data,
+                out,
+                config=config,
+                validation_fraction=validation_fraction,
+                random_state=seed,
+                progress=on_stage,
+            )
+        version = record_model_version(app_state.store(), result, job_id=job_id) if job_id is not None else None
+        _print_result(result, version)
+
+
+def _print_result(result: TrainResult, version: int | None) -> None:
+    card = result.card
+    metrics = card.metrics["validation"]
+    console.print(
+        f"Trained [bold]{card.model_type}[/] on {card.training_size:,} examples in {card.training_seconds:.1f} s; "
+        f"held out {card.validation_size:,}."
+    )
+    console.print(
+        f"Validation: macro-recall {metrics['macro_recall']:.3f}, macro-F1 {metrics['macro_f1']:.3f}, "
+        f"accuracy {metrics['accuracy']:.3f}"
+    )
+    table = Table("label", "precision", "recall", "f1", "support")
+    for label, row in metrics["per_class"].items():
+        table.add_row(label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+    console.print(table)
+    console.print(
+        f"Wrote {result.directory}"
+        + (f" (confusion matrix: {result.confusion_png.name})" if result.confusion_png else "")
+    )
+    if version is not None:
+        console.print(f"Recorded model version {version}.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `train` to the root app."""
+    app.command("train")(train_command)

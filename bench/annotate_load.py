@@ -130,7 +130,7 @@ def run_case(
     store: str, items: int, k: int, seconds: float, tmp: Path, workers: int, combined: bool
 ) -> dict[str, object]:
     if store == "SQLite":
-        url = f"sqlite:///{tmp / f'load-{items}-{k}.db'}"
+        url = f"sqlite:///{tmp / f'load-{items}-{k}-{int(combined)}.db'}"
     else:
         url = fresh_postgres(os.environ["GROUNDSWELL_TEST_POSTGRES_URL"])
     tokens = prepare(url, tmp, items, k)
@@ -174,7 +174,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--annotators", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="server processes (default: 1 on SQLite, 2 on PostgreSQL)"
+    )
     parser.add_argument("--stores", nargs="+", default=["SQLite", "PostgreSQL"])
     parser.add_argument(
         "--modes",
@@ -186,9 +188,9 @@ def main() -> None:
     args = parser.parse_args()
     stores = [s for s in args.stores if s == "SQLite" or os.environ.get("GROUNDSWELL_TEST_POSTGRES_URL")]
     rows = [
-        f"`groundswell serve --workers {args.workers}`; each annotator loops next-task → submit for "
-        f"{args.seconds:.0f} s; 3 answers per tweet. Latencies in ms, measured by the load generator (Python "
-        "httpx, asyncio, on the same 2-core machine as the server).",
+        f"`groundswell serve --workers {args.workers or '1 (SQLite) / 2 (PostgreSQL)'}`; each annotator loops "
+        f"next-task → submit for {args.seconds:.0f} s; 3 answers per tweet. Latencies in ms, measured by the "
+        "load generator (Python httpx, asyncio, on the same 2-core machine as the server).",
         "",
         "In 'answer+next' mode the 'next' columns cover only each annotator's first task; 'submit' is the answer "
         "plus the next task in one request.",
@@ -202,7 +204,8 @@ def main() -> None:
         for store in stores:
             for items in args.items:
                 for k, mode in [(k, m) for m in args.modes for k in args.annotators]:
-                    r = run_case(store, items, k, args.seconds, tmp, args.workers, mode == "combined")
+                    workers = args.workers or (1 if store == "SQLite" else 2)
+                    r = run_case(store, items, k, args.seconds, tmp, workers, mode == "combined")
                     line = (
                         f"| {r['store']} | {r['mode']} | {r['items']:,} | {r['k']} | {r['per_s']:.0f} | "
                         f"{r['next_p50']:.1f} | {r['next_p95']:.1f} | {r['next_p99']:.1f} | "
@@ -219,8 +222,9 @@ def main() -> None:
     ]
     command = (
         f"python bench/annotate_load.py --items {' '.join(map(str, args.items))} --annotators "
-        f"{' '.join(map(str, args.annotators))} --seconds {args.seconds:.0f} --workers {args.workers} "
-        f"--modes {' '.join(args.modes)}"
+        f"{' '.join(map(str, args.annotators))} --seconds {args.seconds:.0f} "
+        + (f"--workers {args.workers} " if args.workers else "")
+        + f"--modes {' '.join(args.modes)}"
     )
     write_section("annotate_load", "Annotation load (`bench/annotate_load.py`)", rows, command=command)
 

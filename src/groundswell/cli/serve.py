@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from groundswell.cli._common import console, handle_errors, state
+from groundswell.cli._common import console, err_console, handle_errors, state
 
 
 def serve_command(
@@ -25,6 +25,11 @@ def serve_command(
     with handle_errors():
         app_state = state(ctx)
         app_state.store()  # migrate once here, not in every worker process
+        if workers > 1 and app_state.engine.dialect.name == "sqlite":
+            err_console.print(
+                "[yellow]Note:[/] SQLite has one writer at a time, so extra processes mostly wait on each other; "
+                "use PostgreSQL (GROUNDSWELL_DATABASE_URL) to serve from several processes."
+            )
         os.environ["GROUNDSWELL_DATABASE_URL"] = app_state.settings.database_url
         os.environ["GROUNDSWELL_DATA_DIR"] = str(app_state.settings.data_dir)
         console.print(f"Serving on http://{host}:{port} with {workers} process(es); Ctrl+C stops.")

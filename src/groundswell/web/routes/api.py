@@ -2,6 +2,10 @@
 
 Every handler runs its use case inside one transaction that commits before the response is sent, so an
 acknowledged answer is stored.
+
+The four annotator hot-path handlers (next, submit, decline, undo) are ``async`` and run their few-millisecond
+transaction on the event loop: measured, handing it to the thread pool cost more than the work itself (17 →
+9 ms per answer in-process). Parallelism comes from server processes (``groundswell serve --workers N``).
 """
 
 from __future__ import annotations
@@ -179,7 +183,7 @@ def _next(session: Session, name: str, worker: Worker, exclude: list[int]) -> Ne
 
 
 @router.post("/jobs/{name}/tasks/next", response_model=NextTaskResponse, tags=["annotate"])
-def next_task(name: str, body: NextTaskRequest, store: StoreDep, creds: CredentialsDep) -> NextTaskResponse:
+async def next_task(name: str, body: NextTaskRequest, store: StoreDep, creds: CredentialsDep) -> NextTaskResponse:
     """The caller's next tweet, held for them until the job's task time limit."""
     with transaction(store) as session:
         principal = authenticate(session, creds)
@@ -187,7 +191,7 @@ def next_task(name: str, body: NextTaskRequest, store: StoreDep, creds: Credenti
 
 
 @router.post("/tasks/{lease_id}/submit", response_model=SubmitResponse, tags=["annotate"])
-def submit(lease_id: int, body: SubmitRequest, store: StoreDep, creds: CredentialsDep) -> SubmitResponse:
+async def submit(lease_id: int, body: SubmitRequest, store: StoreDep, creds: CredentialsDep) -> SubmitResponse:
     """Answer a held task. Retrying with the same ``idempotency_key`` returns the original result.
 
     With ``next`` in the body, the response also carries the caller's next task (one round trip per answer).
@@ -211,7 +215,7 @@ def submit(lease_id: int, body: SubmitRequest, store: StoreDep, creds: Credentia
 
 
 @router.post("/tasks/{lease_id}/decline", status_code=status.HTTP_204_NO_CONTENT, tags=["annotate"])
-def decline(lease_id: int, store: StoreDep, creds: CredentialsDep) -> Response:
+async def decline(lease_id: int, store: StoreDep, creds: CredentialsDep) -> Response:
     """Skip a held task; the tweet goes back to the pool for someone else."""
     with transaction(store) as session:
         principal = authenticate(session, creds)
@@ -220,7 +224,7 @@ def decline(lease_id: int, store: StoreDep, creds: CredentialsDep) -> Response:
 
 
 @router.post("/jobs/{name}/undo", response_model=TaskPublic, tags=["annotate"])
-def undo(name: str, store: StoreDep, creds: CredentialsDep) -> TaskPublic:
+async def undo(name: str, store: StoreDep, creds: CredentialsDep) -> TaskPublic:
     """Withdraw the caller's last answer (while its time limit runs) and get that task back."""
     with transaction(store) as session:
         principal = authenticate(session, creds)

@@ -22,8 +22,10 @@ def machine() -> str:
     except OSError:
         pass
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (
-        f"{platform.node()}: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, commit {commit or '?'}"
+        f"{platform.node()}: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, commit "
+        f"{commit or '?'}; load average {load} when written (the machine is shared: compare ratios within a run)"
     )
 
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-optional lint bench clean
+.PHONY: install demo test test-optional test-ray lint bench clean
 
 install: $(STAMP)
 
@@ -24,6 +24,11 @@ test: install
 test-optional: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,embeddings]'
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -m optional
+
+# Batch prediction on a local Ray (the ray extra).
+test-ray: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	RAY_USAGE_STATS_ENABLED=0 $(BIN)/pytest -m ray
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 
 from factories import write_jsonl
 from groundswell.cli import serve_cmd, train_cmd
+from groundswell.errors import MissingOptionalDependencyError
 from groundswell.serve import Predictor, make_app, predict_file
 
 ISO_MICROS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$")
@@ -153,5 +155,23 @@ def test_predict_cli_errors(model_dir: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "o.jsonl").exists()
     result = runner.invoke(app, ["predict", str(tmp_path), str(bad), "--out", str(tmp_path / "o.jsonl")])
     assert result.exit_code == 2 and "not a model directory" in result.output
-    result = runner.invoke(app, ["predict", str(model_dir), str(bad), "--out", "x.jsonl", "--engine", "ray"])
-    assert result.exit_code == 2 and "not supported yet" in result.output
+    result = runner.invoke(app, ["predict", str(model_dir), str(bad), "--out", "x.jsonl", "--engine", "spark"])
+    assert result.exit_code == 2 and "--engine 'spark' is not known" in result.output
+    result = runner.invoke(app, ["predict", str(model_dir), str(bad), "--out", "x.jsonl", "--ray-address", "h:6379"])
+    assert result.exit_code == 2 and "--ray-address needs --engine ray" in result.output
+
+
+def test_engine_ray_without_the_extra_names_the_install(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    source = write_jsonl(tmp_path / "in.jsonl", rows(10))
+    with pytest.raises(MissingOptionalDependencyError, match=re.escape("pip install 'groundswell[ray]'")):
+        predict_file(model_dir, str(source), str(tmp_path / "out.jsonl"), engine="ray")
+    assert not (tmp_path / "out.jsonl").exists()
+    app = typer.Typer()
+    serve_cmd.register(app)
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(
+        app, ["predict", str(model_dir), str(source), "--out", str(tmp_path / "out.jsonl"), "--engine", "ray"]
+    )
+    assert result.exit_code != 0 and "pip install 'groundswell[ray]'" in result.output

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -86,8 +87,8 @@ def handle_errors() -> Iterator[None]:
         err_console.print("Fix the rows above, or pass --skip-invalid to import the good rows and get a report.")
         raise typer.Exit(EXIT_INPUT) from exc
     except (UsageError, NotFoundError) as exc:
-        err_console.print(f"[bold red]Error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(EXIT_USAGE) from exc
     except (InvalidInputError, ConflictError, GroundswellError) as exc:
-        err_console.print(f"[bold red]Error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(EXIT_INPUT) from exc

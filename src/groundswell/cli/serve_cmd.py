@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -11,6 +12,7 @@ from groundswell.cli._common import console, err_console, handle_errors, state
 from groundswell.errors import UsageError
 from groundswell.ml import read_card
 from groundswell.serve import EndpointConfig, predict_file, run_endpoint
+from groundswell.serve.batch import ENGINES
 
 __all__ = ["endpoint_app", "predict_command", "register", "serve_command"]
 
@@ -71,17 +73,35 @@ def predict_command(
         str | None, typer.Option(help="Attribute or column with the text (default: source, text or tweet).")
     ] = None,
     processes: Annotated[int | None, typer.Option(help="Worker processes (default: CPU count, at most 8).")] = None,
-    engine: Annotated[str, typer.Option(help="Execution engine: local (Ray is not supported yet).")] = "local",
+    engine: Annotated[
+        str, typer.Option(help="Execution engine: local (processes here) or ray (a Ray cluster; groundswell[ray]).")
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster for --engine ray (ray://host:10001 or host:6379; default: a local Ray)."),
+    ] = None,
+    creation_date: Annotated[
+        str | None,
+        typer.Option(help="The creation-date written on every line (ISO 8601, e.g. 2024-01-01T00:00:00.000000)."),
+    ] = None,
 ) -> None:
     """Predict every line of INPUT; each output line is the input line plus the label in output-manifest shape.
 
     Examples:
       groundswell predict models/launch-v1 tweets.manifest --out predictions.manifest
       groundswell predict models/launch-v1 s3://bucket/tweets.parquet --out s3://bucket/predicted.jsonl
+      groundswell predict models/launch-v1 tweets.jsonl --out out.jsonl --engine ray --ray-address ray://head:10001
     """
     with handle_errors():
-        if engine != "local":
-            raise UsageError(f"--engine {engine!r} is not supported yet; use --engine local")
+        if engine not in ENGINES:
+            raise UsageError(f"--engine {engine!r} is not known; use one of: {', '.join(ENGINES)}")
+        if ray_address is not None and engine != "ray":
+            raise UsageError("--ray-address needs --engine ray")
+        if creation_date is not None:
+            try:
+                datetime.fromisoformat(creation_date)
+            except ValueError as exc:
+                raise UsageError(f"--creation-date {creation_date!r} is not an ISO 8601 date and time") from exc
         read_card(model_dir)
         remote = "://" in input_uri or "://" in out
         options = state(ctx).settings.storage_options() if remote else None
@@ -101,6 +121,9 @@ def predict_command(
                 processes=processes,
                 storage_options=options,
                 on_progress=lambda rows: progress.update(task, completed=rows),
+                engine=engine,
+                ray_address=ray_address,
+                created=creation_date,
             )
         rate = report.rows / max(report.seconds, 1e-9)
         console.print(

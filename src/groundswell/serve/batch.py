@@ -4,7 +4,9 @@ Why this shape: Ground Truth users expect batch output they can join back line b
 is its input line (every attribute kept, order kept) plus ``<attr>`` and ``<attr>-metadata`` in the
 output-manifest shape with ``"human-annotated": "no"``. The parent process reads and writes (I/O and JSON are
 cheap), and worker processes, each holding the model once, do the featurising and the linear algebra on
-chunks; ``Executor.map`` keeps chunk order, so no sort is needed.
+chunks; results are taken in submission order, so no sort is needed. ``engine="ray"`` sends the chunks to
+actors on a Ray cluster instead (:mod:`groundswell.serve.ray_engine`); reading, merging and writing stay here,
+so both engines write the same bytes (pass ``created`` to fix the ``creation-date``).
 
 Lines without text are copied through unchanged, like Ground Truth's unlabeled objects, and counted.
 """
@@ -17,6 +19,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -29,7 +32,9 @@ from groundswell.ingest.sources import fs_for
 from groundswell.ml import read_card
 from groundswell.serve.predictor import Prediction, Predictor, creation_date, freeze_heap, prediction_attributes
 
-__all__ = ["BatchReport", "predict_file"]
+__all__ = ["ENGINES", "BatchReport", "predict_file", "top_class"]
+
+ENGINES = ("local", "ray")
 
 _TEXT_KEYS = ("source", "text", "tweet")
 _predictor: Predictor | None = None
@@ -98,11 +103,16 @@ def _init_worker(directory: str) -> None:
     freeze_heap()
 
 
-def _predict_chunk(texts: list[str]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    assert _predictor is not None
-    proba = _predictor.predict_proba(texts)
+def top_class(predictor: Predictor, texts: list[str]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The best class index of each text and its probability (what a batch output line records)."""
+    proba = predictor.predict_proba(texts)
     best = np.argmax(proba, axis=1)
     return best.astype(np.int32), proba[np.arange(len(texts)), best].astype(np.float32)
+
+
+def _predict_chunk(texts: list[str]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    assert _predictor is not None
+    return top_class(_predictor, texts)
 
 
 class _Writer:
@@ -160,20 +170,37 @@ def predict_file(
     chunk_size: int = 2000,
     storage_options: dict[str, Any] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    created: str | None = None,
 ) -> BatchReport:
     """Predict every row of ``input_uri`` and write ``output_uri`` (format from its suffix), keeping order.
 
     Args:
         text_field: the attribute/column with the text; default: the first of ``source``, ``text``, ``tweet``.
-        processes: worker processes (default: the CPU count, at most 8; 1 runs in this process).
+        processes: worker processes (default: the CPU count, at most 8; 1 runs in this process); with
+            ``engine="ray"``, model replicas on the cluster (default: one per cluster CPU).
         on_progress: called with the number of rows done so far after each chunk.
+        engine: ``local`` (processes on this machine) or ``ray`` (actors on a Ray cluster; extra
+            ``groundswell[ray]``).
+        ray_address: the Ray cluster to use (default: ``RAY_ADDRESS``, else a local Ray started for the run).
+        created: the ``creation-date`` written on every line (default: now, UTC).
     """
     import time
 
     started = time.perf_counter()
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; use one of: {', '.join(ENGINES)}")
+    if ray_address is not None and engine != "ray":
+        raise UsageError("a Ray address needs engine 'ray'")
     card = read_card(model_dir)
+    if engine == "ray":
+        from groundswell.serve.ray_engine import require_ray
+
+        require_ray()  # before the output is opened: a missing extra leaves no empty file behind
+    actors = processes
     processes = processes or min(os.cpu_count() or 1, 8)
-    created = creation_date()
+    created = created or creation_date()
     attribute, job_name, labels = card.label_attribute_name, card.job_name, card.labels
     writer = _Writer(output_uri, storage_options)
     rows_done = predicted = skipped = 0
@@ -206,7 +233,14 @@ def predict_file(
             on_progress(rows_done)
 
     try:
-        if processes <= 1:
+        if engine == "ray":
+            from groundswell.serve.ray_engine import ray_chunk_results
+
+            work = (((batch, positions), texts) for batch, positions, texts in chunks())
+            with closing(ray_chunk_results(work, model_dir, address=ray_address, actors=actors)) as results:
+                for (batch, positions), result in results:
+                    merge(batch, positions, result)
+        elif processes <= 1:
             _init_worker(str(model_dir))
             for batch, positions, texts in chunks():
                 merge(batch, positions, _predict_chunk(texts))

@@ -268,3 +268,25 @@ def test_admin_job_page_shows_agreement_and_estimated_skills(client: TestClient,
     assert "Krippendorff" in page and "tweets with ≥ 2 answers" in page
     assert "ana" in page and "estimated accuracy" in page
     assert re.search(r"<td>1\.00 <small>\(", page), "perfect agreement gives each annotator an accuracy of 1.00"
+
+
+def test_admin_job_page_lists_automated_labeling_rounds(client: TestClient, admin: dict[str, str]) -> None:
+    from groundswell.store.tables import AutoLabelRound
+
+    with transaction(_factory(client)) as session:
+        job = jobs.get_job(session, "api-job")
+        session.add(
+            AutoLabelRound(
+                job_id=job.id,
+                round_number=3,
+                human_labels_used=1234,
+                threshold=0.875,
+                validation_accuracy=0.962,
+                validation_lower_bound=0.951,
+                items_machine_labeled=321,
+            )
+        )
+    client.post("/admin/login", data={"api_key": admin["Authorization"].split()[1]})
+    page = client.get("/admin/jobs/api-job").text
+    assert "Automated labeling" in page
+    assert "<td>3</td><td>1234</td><td>0.875</td>" in page and "<td>0.951</td>" in page and "<td>321</td>" in page

@@ -62,6 +62,19 @@ def create_command(
     consolidation_method: Annotated[
         str, typer.Option(help="mv | wmv | ds | ods | auto: the model that consolidates the answers.")
     ] = "auto",
+    auto_label: Annotated[
+        bool, typer.Option("--auto-label", help="Automated labeling + active learning (jobs of 1,250+ tweets).")
+    ] = False,
+    accuracy_target: Annotated[
+        float | None, typer.Option(help="With --auto-label: accuracy machine labels must meet (0.95).")
+    ] = None,
+    seed_size: Annotated[
+        int | None, typer.Option(help="With --auto-label: random tweets people label before the first model (500).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="With --auto-label: new human labels between rounds (250).")
+    ] = None,
+    budget: Annotated[int | None, typer.Option(help="With --auto-label: most human answers to spend.")] = None,
     start: Annotated[bool, typer.Option("--start", help="Start the job right away.")] = False,
 ) -> None:
     """Create a labeling job over a dataset.
@@ -88,7 +101,10 @@ def create_command(
             label_attribute_name=label_attribute_name,
             teams=team or [],
             max_workers_per_item=max_workers_per_item,
-            settings=_consolidation_settings(dynamic_redundancy, redundancy_threshold, consolidation_method),
+            settings={
+                **_consolidation_settings(dynamic_redundancy, redundancy_threshold, consolidation_method),
+                **_auto_label_settings(auto_label, accuracy_target, seed_size, batch_size, budget),
+            },
         )
         with transaction(state(ctx).store()) as session:
             job = jobs.create_job(session, spec)
@@ -111,6 +127,17 @@ def _consolidation_settings(dynamic: bool, threshold: float | None, method: str)
             raise UsageError("--redundancy-threshold needs --dynamic-redundancy")
         settings["redundancy_threshold"] = threshold
     return settings
+
+
+def _auto_label_settings(
+    enabled: bool, target: float | None, seed_size: int | None, batch_size: int | None, budget: int | None
+) -> dict[str, object]:
+    given = {"accuracy_target": target, "seed_size": seed_size, "batch_size": batch_size, "budget": budget}
+    if not enabled:
+        if any(value is not None for value in given.values()):
+            raise UsageError("--accuracy-target, --seed-size, --batch-size and --budget need --auto-label")
+        return {}
+    return {"auto_label": True, **{key: value for key, value in given.items() if value is not None}}
 
 
 def _transition(ctx: typer.Context, name: str, action: str) -> None:

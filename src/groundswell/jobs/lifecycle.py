@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
+from groundswell.active import AutoLabelSettings
 from groundswell.domain import JobState
 from groundswell.errors import ConflictError, InvalidInputError, NotFoundError
 from groundswell.jobs.job_settings import validate_consolidation_settings
@@ -70,6 +71,7 @@ class JobSpec:
         if not self.workers_per_item <= maximum <= 9:
             raise InvalidInputError(f"--max-workers-per-item must be {self.workers_per_item}–9, got {maximum}")
         validate_consolidation_settings(self.settings, self.workers_per_item, maximum)
+        AutoLabelSettings.from_mapping(self.settings)  # refuses bad automated-labeling keys
         if not 30 <= self.task_time_limit_s <= 28_800:
             raise InvalidInputError(f"--task-time-limit must be 30–28800 seconds, got {self.task_time_limit_s}")
         if self.task_availability_s < 60:

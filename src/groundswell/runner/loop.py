@@ -8,6 +8,9 @@ labels changed since the last one (per-submit votes newer than that run's snapsh
 run yet) and either it has ended (completed or stopped: labels are final, so at once) or the last run is
 older than ``every``. So a busy job is refitted at most once per ``every``, an idle one never.
 
+Scheduling of automated labeling (``jobs.autolabel.schedule_auto_label_rounds``): a round as soon as an
+auto-labeling job runs, then one per ``batch_size`` new human-labeled items.
+
 Each row runs in its own transaction together with marking it done, so a crash never leaves half-written
 labels behind a "done" row.
 """
@@ -28,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from groundswell.domain import JobState, WorkState
 from groundswell.errors import GroundswellError
+from groundswell.jobs.autolabel import AUTO_LABEL_WORK, auto_label_job, schedule_auto_label_rounds
 from groundswell.jobs.consolidation import CONSOLIDATE_WORK, consolidate_job
 from groundswell.runner.queue import WorkOutcome, claim, enqueue, mark_done, mark_failed
 from groundswell.store.db import transaction
@@ -60,8 +64,15 @@ def _consolidate(session: Session, work: Work) -> dict[str, Any]:
     return consolidate_job(session, job, method=work.payload.get("method")).as_dict()
 
 
-#: What each ``work.kind`` runs. Later features (auto-label rounds, training) add their kinds here.
-HANDLERS: dict[str, Handler] = {CONSOLIDATE_WORK: _consolidate}
+def _auto_label(session: Session, work: Work) -> dict[str, Any]:
+    job = session.get(Job, work.job_id) if work.job_id is not None else None
+    if job is None:
+        raise GroundswellError(f"work {work.id}: its job no longer exists")
+    return auto_label_job(session, job, random_state=int(work.payload.get("random_state", 0)))
+
+
+#: What each ``work.kind`` runs. Later features (training) add their kinds here.
+HANDLERS: dict[str, Handler] = {CONSOLIDATE_WORK: _consolidate, AUTO_LABEL_WORK: _auto_label}
 
 
 def default_runner_id() -> str:
@@ -171,6 +182,7 @@ def run_pending(
     if schedule:
         with transaction(factory) as session:
             schedule_consolidations(session, every=every, now=now)
+            schedule_auto_label_rounds(session, now=now)
     outcomes: list[WorkOutcome] = []
     while limit is None or len(outcomes) < limit:
         outcome = run_one(factory, runner_id, handlers=handlers, now=now)

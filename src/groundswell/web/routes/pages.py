@@ -14,6 +14,7 @@ from groundswell import jobs
 from groundswell.errors import GroundswellError, PermissionDeniedError
 from groundswell.jobs.access import end_web_session
 from groundswell.jobs.agreement import agreement_summary, worker_skills
+from groundswell.jobs.autolabel import autolabel_rounds
 from groundswell.jobs.views import jobs_for_worker
 from groundswell.store.db import transaction
 from groundswell.web.auth import SESSION_COOKIE, Principal, authenticate
@@ -203,6 +204,7 @@ def admin_job(request: Request, name: str, store: StoreDep, creds: CredentialsDe
             annotators=jobs.annotator_stats(session, job),
             agreement=agreement_summary(session, job),
             skills={row.worker_id: row for row in worker_skills(session, job)},
+            rounds=autolabel_rounds(session, job),
         )
 
 

@@ -1,0 +1,300 @@
+"""Automated labeling inside a job: the round the background runner runs, its scheduling, and its figures.
+
+:func:`auto_label_job` gathers the job's consolidated human labels, calls the pure
+:func:`groundswell.active.auto_label_round`, and writes what it decided in one transaction:
+
+* machine labels as ``consolidated_labels`` rows (``human_annotated`` false, method ``"auto-label"``,
+  confidence = the model's probability), their ``job_items`` marked done so routing never offers them;
+* ``job_items.priority`` of every other open item, so people label the seed sample, then the most
+  informative tweets, first;
+* an ``auto_label_rounds`` row (and a ``model_versions`` row when a model was trained).
+
+Only items nobody has started are touched: an item a person holds or answered is theirs to finish. A
+human label counts once its item is done (all wanted judgments in), so half-answered items never train or
+validate the model.
+
+Rounds are queued by :func:`schedule_auto_label_rounds` (run by the runner next to its consolidation
+scheduling): a first round as soon as an auto-labeling job runs (the random seed order), then one each time
+``batch_size`` more items have human labels. When the human-judgment budget is spent, the round stops the
+job instead (the items still open keep no label).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from groundswell.active import AutoLabelSettings, auto_label_round
+from groundswell.domain import JobState, WorkState
+from groundswell.jobs.consolidation import request_consolidation
+from groundswell.jobs.lifecycle import job_labels, maybe_complete
+from groundswell.store.tables import (
+    AutoLabelRound,
+    ConsolidatedLabel,
+    Item,
+    Job,
+    JobItem,
+    Judgment,
+    ModelVersion,
+    Work,
+    utcnow,
+)
+
+__all__ = [
+    "AUTO_LABEL_METHOD",
+    "AUTO_LABEL_WORK",
+    "RoundView",
+    "auto_label_job",
+    "autolabel_rounds",
+    "human_judgment_count",
+    "schedule_auto_label_rounds",
+]
+
+#: ``work.kind`` of a round; ``groundswell.runner`` runs it with :func:`auto_label_job`.
+AUTO_LABEL_WORK = "auto_label_round"
+#: ``consolidated_labels.method`` of a machine label.
+AUTO_LABEL_METHOD = "auto-label"
+_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class RoundView:
+    """One row of the admin page's automated-labeling table."""
+
+    round_number: int
+    human_labels_used: int
+    threshold: float | None
+    validation_accuracy: float | None
+    validation_lower_bound: float | None
+    items_machine_labeled: int
+    created_at: datetime
+
+
+def autolabel_rounds(session: Session, job: Job) -> list[RoundView]:
+    """The job's rounds, oldest first: round, human labels used, threshold, validation accuracy and bound,
+    items machine-labeled (threshold and accuracy are ``None`` before a model could meet the target)."""
+    rows = session.scalars(
+        select(AutoLabelRound).where(AutoLabelRound.job_id == job.id).order_by(AutoLabelRound.round_number)
+    )
+    return [
+        RoundView(
+            r.round_number,
+            r.human_labels_used,
+            r.threshold,
+            r.validation_accuracy,
+            r.validation_lower_bound,
+            r.items_machine_labeled,
+            r.created_at,
+        )
+        for r in rows
+    ]
+
+
+def human_judgment_count(session: Session, job: Job) -> int:
+    """Answers people gave in the job (withdrawals not counted): what the budget limits."""
+    return int(session.scalar(select(func.count()).where(Judgment.job_id == job.id, Judgment.label.is_not(None))) or 0)
+
+
+def _human_labeled(session: Session, job: Job) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(ConsolidatedLabel)
+            .join(
+                JobItem, (JobItem.job_id == ConsolidatedLabel.job_id) & (JobItem.item_id == ConsolidatedLabel.item_id)
+            )
+            .where(ConsolidatedLabel.job_id == job.id, ConsolidatedLabel.human_annotated, JobItem.is_done)
+        )
+        or 0
+    )
+
+
+def _items(session: Session, job: Job, labels: list[str]) -> dict[str, Any]:
+    """Non-gold items in id order, with their human label index (−1: none yet) and whether they are open."""
+    rows = session.execute(
+        select(
+            Item.id,
+            Item.text,
+            JobItem.is_done,
+            JobItem.started,
+            ConsolidatedLabel.class_index,
+            ConsolidatedLabel.human_annotated,
+        )
+        .join(JobItem, (JobItem.item_id == Item.id) & (JobItem.job_id == job.id))
+        .outerjoin(ConsolidatedLabel, (ConsolidatedLabel.item_id == Item.id) & (ConsolidatedLabel.job_id == job.id))
+        .where(~JobItem.is_gold)
+        .order_by(Item.id)
+    ).all()
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    human = np.array(
+        [r[4] if (r[5] and r[2] and r[4] is not None and r[4] < len(labels)) else -1 for r in rows], dtype=np.int64
+    )
+    is_open = np.array([not r[2] and not r[3] and r[4] is None for r in rows], dtype=bool)
+    return {"ids": ids, "texts": [r[1] for r in rows], "human": human, "open": is_open}
+
+
+def auto_label_job(session: Session, job: Job, *, random_state: int = 0) -> dict[str, Any]:
+    """Run one round for ``job`` and store its decisions (module docstring); returns a JSON-ready summary."""
+    settings = AutoLabelSettings.from_mapping(job.settings)
+    if not settings.enabled:
+        return {"job": job.name, "skipped": "auto-labeling is off for this job"}
+    if job.state not in (JobState.RUNNING, JobState.PAUSED):
+        return {"job": job.name, "skipped": f"job is {job.state.value}"}
+    spent = human_judgment_count(session, job)
+    if settings.budget is not None and spent >= settings.budget:
+        job.state, job.finished_at = JobState.STOPPED, utcnow()
+        request_consolidation(session, job)
+        return {"job": job.name, "stopped": f"human-judgment budget spent ({spent} of {settings.budget})"}
+    labels = job_labels(session, job)
+    data = _items(session, job, labels)
+    number = 1 + int(
+        session.scalar(select(func.max(AutoLabelRound.round_number)).where(AutoLabelRound.job_id == job.id)) or 0
+    )
+    result = auto_label_round(
+        data["texts"],
+        data["human"],
+        len(labels),
+        settings,
+        open_items=data["open"],
+        keys=data["ids"],
+        random_state=random_state + number,
+    )
+    model_id = None
+    if result.model is not None:
+        model = ModelVersion(
+            job_id=job.id,
+            purpose="auto-label",
+            model_type="tfidf-linear",
+            artifact_uri="",  # the round's model lives for the round only; `groundswell train` writes artifacts
+            labels=list(labels),
+            metrics={
+                "validation_accuracy": result.model_accuracy,
+                "validation_size": result.validation_size,
+                "round": number,
+            },
+            training_size=result.train_size,
+        )
+        session.add(model)
+        session.flush()
+        model_id = model.id
+    labeled = _write_machine_labels(session, job, data["ids"], result, labels, model_id)
+    _write_priorities(session, job, data["ids"], data["open"], result.priority, set(labeled))
+    choice = result.threshold
+    session.add(
+        AutoLabelRound(
+            job_id=job.id,
+            round_number=number,
+            model_version_id=model_id,
+            human_labels_used=int((data["human"] >= 0).sum()),
+            threshold=None if choice is None else choice.threshold,
+            validation_accuracy=None if choice is None else choice.accuracy,
+            validation_lower_bound=None if choice is None else choice.lower_bound,
+            items_machine_labeled=len(labeled),
+        )
+    )
+    session.flush()
+    if labeled and maybe_complete(session, job):
+        request_consolidation(session, job)
+    return {
+        "job": job.name,
+        "round": number,
+        "stage": result.stage,
+        "human_labels_used": int((data["human"] >= 0).sum()),
+        "train_size": result.train_size,
+        "validation_size": result.validation_size,
+        "threshold": None if choice is None else choice.threshold,
+        "validation_accuracy": None if choice is None else choice.accuracy,
+        "validation_lower_bound": None if choice is None else choice.lower_bound,
+        "items_machine_labeled": len(labeled),
+        "human_judgments": spent,
+    }
+
+
+def _write_machine_labels(
+    session: Session, job: Job, ids: Any, result: Any, labels: list[str], model_id: int | None
+) -> list[int]:
+    """Close the chosen items that are still untouched, and label exactly those; returns their ids."""
+    chosen = {
+        int(ids[p]): (int(c), float(conf))
+        for p, c, conf in zip(result.machine_items, result.machine_labels, result.machine_confidence, strict=True)
+    }
+    closed: list[int] = []
+    keys = sorted(chosen)
+    for start in range(0, len(keys), _CHUNK):
+        part = keys[start : start + _CHUNK]
+        closed += session.scalars(
+            update(JobItem)
+            .where(
+                JobItem.job_id == job.id,
+                JobItem.item_id.in_(part),
+                JobItem.is_done.is_(False),
+                JobItem.started.is_(False),
+            )
+            .values(is_done=True)
+            .returning(JobItem.item_id)
+        ).all()
+    now = utcnow()
+    rows = [
+        {
+            "job_id": job.id,
+            "item_id": item_id,
+            "label": labels[chosen[item_id][0]],
+            "class_index": chosen[item_id][0],
+            "confidence": chosen[item_id][1],
+            "method": AUTO_LABEL_METHOD,
+            "human_annotated": False,
+            "judgment_count": 0,
+            "model_version_id": model_id,
+            "updated_at": now,
+        }
+        for item_id in sorted(closed)
+    ]
+    for start in range(0, len(rows), _CHUNK):
+        session.execute(insert(ConsolidatedLabel), rows[start : start + _CHUNK])
+    return sorted(closed)
+
+
+def _write_priorities(session: Session, job: Job, ids: Any, is_open: Any, priority: Any, skip: set[int]) -> None:
+    """Bulk update of ``job_items.priority`` (by primary key) for the open items left to people."""
+    rows = [
+        {"job_id": job.id, "item_id": int(item_id), "priority": float(p)}
+        for item_id, still_open, p in zip(ids, is_open, priority, strict=True)
+        if still_open and int(item_id) not in skip
+    ]
+    for start in range(0, len(rows), _CHUNK):
+        session.execute(update(JobItem), rows[start : start + _CHUNK])
+
+
+def schedule_auto_label_rounds(session: Session, *, now: datetime | None = None) -> int:
+    """Queue a round for every running auto-labeling job that needs one (module docstring); returns how many."""
+    now = now or utcnow()
+    pending = set(
+        session.scalars(
+            select(Work.job_id).where(
+                Work.kind == AUTO_LABEL_WORK, Work.state.in_([WorkState.QUEUED, WorkState.RUNNING])
+            )
+        )
+    )
+    queued = 0
+    for job in session.scalars(select(Job).where(Job.state == JobState.RUNNING).order_by(Job.id)):
+        if job.id in pending or not (job.settings or {}).get("auto_label"):
+            continue
+        settings = AutoLabelSettings.from_mapping(job.settings)
+        last = session.scalar(
+            select(AutoLabelRound.human_labels_used)
+            .where(AutoLabelRound.job_id == job.id)
+            .order_by(AutoLabelRound.round_number.desc())
+            .limit(1)
+        )
+        due = last is None or _human_labeled(session, job) - last >= settings.batch_size
+        over_budget = settings.budget is not None and human_judgment_count(session, job) >= settings.budget
+        if due or over_budget:
+            session.add(Work(kind=AUTO_LABEL_WORK, job_id=job.id, payload={}, state=WorkState.QUEUED, run_after=now))
+            queued += 1
+    session.flush()
+    return queued

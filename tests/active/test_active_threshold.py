@@ -1,0 +1,115 @@
+"""Threshold selection on constructed validation sets with known answers, plus properties of the bound."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from groundswell.active import accuracy_lower_bound, select_class_thresholds, select_threshold
+from groundswell.errors import InvalidInputError
+
+
+def test_clopper_pearson_all_correct_has_its_closed_form() -> None:
+    # With k = n the exact one-sided bound is alpha ** (1 / n).
+    for n in (1, 10, 59, 200):
+        assert accuracy_lower_bound(n, n)[()] == pytest.approx(0.05 ** (1 / n), rel=1e-9)
+
+
+def test_59_right_answers_vouch_for_95_percent_and_58_do_not() -> None:
+    # 0.05 ** (1/59) = 0.9505 ≥ 0.95 > 0.05 ** (1/58) = 0.9497: the smallest all-correct support for 95 %.
+    choice = select_threshold([0.9] * 59 + [0.4] * 5, [True] * 59 + [False] * 5, target=0.95)
+    assert choice is not None
+    assert (choice.threshold, choice.support, choice.accuracy) == (0.9, 59, 1.0)
+    assert choice.lower_bound == pytest.approx(0.05 ** (1 / 59))
+    assert select_threshold([0.9] * 58 + [0.4] * 5, [True] * 58 + [False] * 5, target=0.95) is None
+
+
+def test_the_lowest_qualifying_threshold_wins() -> None:
+    conf = [0.99, 0.98, 0.97, 0.96, 0.95, 0.60, 0.50]
+    right = [True, True, True, True, True, True, False]
+    # point rule, target 0.8: τ = 0.6 → 6/6; τ = 0.5 → 6/7 = 0.857 ≥ 0.8, so 0.5 is the lowest.
+    choice = select_threshold(conf, right, target=0.8, rule="point", min_support=1)
+    assert choice is not None and choice.threshold == 0.5 and choice.support == 7
+    # target 0.9: 6/7 fails, 6/6 at 0.6 passes.
+    choice = select_threshold(conf, right, target=0.9, rule="point", min_support=1)
+    assert choice is not None and choice.threshold == 0.6
+    # min support 7 with target 0.9: only τ = 0.5 has support 7, and it fails.
+    assert select_threshold(conf, right, target=0.9, rule="point", min_support=7) is None
+
+
+def test_ties_at_the_threshold_count_together() -> None:
+    # Both items at 0.7 come with τ = 0.7: 3 right of 4 = 0.75 < 0.8, so τ = 0.9 (2/2) is chosen.
+    choice = select_threshold([0.9, 0.9, 0.7, 0.7], [True, True, True, False], target=0.8, rule="point", min_support=1)
+    assert choice is not None and (choice.threshold, choice.support) == (0.9, 2)
+
+
+def test_unreachable_target_gives_none() -> None:
+    rng = np.random.default_rng(0)
+    conf = rng.random(500)
+    assert select_threshold(conf, np.zeros(500, dtype=bool), target=0.6, rule="point") is None
+    assert select_threshold([], [], target=0.9) is None
+
+
+def test_the_bound_is_stricter_than_the_point_estimate() -> None:
+    conf = np.linspace(1, 0, 100)
+    right = np.ones(100, dtype=bool)
+    right[[15, 35, 45, 55, 65, 75, 85, 95]] = False
+    point = select_threshold(conf, right, target=0.87, rule="point")
+    bound = select_threshold(conf, right, target=0.87, rule="bound")
+    wilson = select_threshold(conf, right, target=0.87, rule="bound", method="wilson")
+    assert point is not None and bound is not None and wilson is not None
+    assert point.threshold < wilson.threshold <= bound.threshold, (point, wilson, bound)
+    assert bound.lower_bound >= 0.87 and point.accuracy >= 0.87
+
+
+def test_per_class_thresholds_judge_each_class_on_its_own_items() -> None:
+    conf = [0.9] * 30 + [0.9] * 30
+    predicted = [0] * 30 + [1] * 30
+    right = [True] * 30 + [True] * 15 + [False] * 15
+    per_class = select_class_thresholds(conf, predicted, right, 3, target=0.9)
+    assert per_class[0] is not None and per_class[0].support == 30
+    assert per_class[1] is None and per_class[2] is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"target": 1.0}, "target"),
+        ({"target": 0.9, "rule": "median"}, "rule"),
+        ({"target": 0.9, "min_support": 0}, "min_support"),
+    ],
+)
+def test_bad_arguments_are_refused(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        select_threshold([0.5], [True], **kwargs)  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 400), st.data())
+def test_bounds_lie_below_the_observed_accuracy(n: int, data: st.DataObject) -> None:
+    k = data.draw(st.integers(0, n))
+    for method in ("clopper-pearson", "wilson"):
+        bound = float(accuracy_lower_bound(k, n, method=method))  # type: ignore[arg-type]
+        assert 0.0 <= bound <= k / n + 1e-12
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1), st.booleans()), min_size=1, max_size=80), st.floats(0.55, 0.99))
+def test_a_chosen_threshold_really_meets_the_target(rows: list[tuple[float, bool]], target: float) -> None:
+    conf = np.array([c for c, _ in rows])
+    right = np.array([r for _, r in rows])
+    for rule in ("point", "bound"):
+        choice = select_threshold(conf, right, target=target, rule=rule, min_support=1)  # type: ignore[arg-type]
+        if choice is None:
+            continue
+        above = conf >= choice.threshold
+        assert choice.support == above.sum()
+        assert choice.accuracy == pytest.approx(right[above].mean())
+        assert (choice.lower_bound if rule == "bound" else choice.accuracy) >= target
+        lower = conf[conf < choice.threshold]  # no lower observed threshold qualifies
+        for tau in np.unique(lower):
+            sel = conf >= tau
+            value = right[sel].mean() if rule == "point" else float(accuracy_lower_bound(right[sel].sum(), sel.sum()))
+            assert value < target

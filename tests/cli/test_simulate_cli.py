@@ -1,0 +1,103 @@
+"""`groundswell job create --auto-label …` and `groundswell simulate`, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from factories import write_jsonl
+from groundswell.cli import app
+from groundswell.errors import InvalidInputError
+from groundswell.sim import load_pool
+
+runner = CliRunner()
+WORDS = {"positive": ["love it", "great day", "so happy"], "negative": ["hate it", "awful day", "so sad"]}
+
+
+@pytest.fixture
+def env(store_url: str, tmp_path: Path) -> dict[str, str]:
+    return {"GROUNDSWELL_DATABASE_URL": store_url, "GROUNDSWELL_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+
+
+def _run(env: dict[str, str], *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_create_an_auto_label_job_and_simulate_it(env: dict[str, str], tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(60):
+        label = "positive" if i % 2 else "negative"
+        rows.append({"source": f"{WORDS[label][rng.integers(3)]} #{i}", "label": label})
+    data = write_jsonl(tmp_path / "tweets.jsonl", rows)
+    assert _run(env, "dataset", "import", str(data), "--name", "toy", "--label-column", "label")[0] == 0
+    code, out = _run(
+        env,
+        "job",
+        "create",
+        "--dataset",
+        "toy",
+        "--name",
+        "toy-job",
+        "--labels",
+        "negative,neutral,positive",
+        "--workers-per-item",
+        "2",
+        "--auto-label",
+        "--accuracy-target",
+        "0.9",
+        "--seed-size",
+        "20",
+        "--batch-size",
+        "10",
+        "--budget",
+        "500",
+    )
+    assert code == 0, out
+    pool = tmp_path / "pool.json"
+    pool.write_text(
+        json.dumps(
+            {
+                "labels": ["negative", "neutral", "positive"],
+                "n_workers": 4,
+                "accuracy_mean": 0.9,
+                "accuracy_sd": 0.05,
+                "spammer_share": 0,
+            }
+        )
+    )
+    report = tmp_path / "report.json"
+    code, out = _run(env, "simulate", "toy-job", "--pool", str(pool), "--report", str(report))
+    assert code == 0, out
+    result = json.loads(report.read_text())
+    expected = [
+        "items",
+        "human_judgments",
+        "judgments_per_item",
+        "machine_labeled",
+        "accuracy",
+        "accuracy_human",
+        "accuracy_machine",
+        "accuracy_target",
+    ]
+    assert set(expected) <= set(result)
+    # 60 items is below the 1,250-item minimum: no machine labels, every tweet answered twice.
+    assert (result["items"], result["human_judgments"], result["machine_labeled"]) == (60, 120, 0)
+    assert result["accuracy_target"] == 0.9 and result["accuracy"] > 0.7
+    assert "60 tweets" in out
+
+
+def test_options_that_need_auto_label_and_bad_pools_are_refused(env: dict[str, str], tmp_path: Path) -> None:
+    code, out = _run(env, "job", "create", "--dataset", "x", "--name", "x", "--labels", "a,b", "--budget", "10")
+    assert code == 2 and "--auto-label" in out
+    bad = tmp_path / "pool.json"
+    bad.write_text('{"labels": ["a", "b"], "workers": [{"id": "w", "confusion": [[0.5, 0.4], [0, 1]]}]}')
+    with pytest.raises(InvalidInputError, match="sum to 1"):
+        load_pool(bad)
+    code, out = _run(env, "simulate", "nope", "--pool", str(bad), "--report", str(tmp_path / "r.json"))
+    assert code == 1 and "sum to 1" in out

@@ -1,0 +1,124 @@
+"""Automated labeling in a real job on both databases: rounds queued and run by the runner, machine labels
+written as Ground Truth writes them, priorities steering routing, the budget stopping the job."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from groundswell.domain import JobState
+from groundswell.errors import InvalidInputError
+from groundswell.jobs import JobSpec, create_job, get_job
+from groundswell.jobs.autolabel import AUTO_LABEL_METHOD, autolabel_rounds
+from groundswell.jobs.manifest import export_job
+from groundswell.runner import run_pending
+from groundswell.sim import parametric_pool, simulate_job
+from groundswell.store.db import transaction
+from groundswell.store.tables import ConsolidatedLabel, Dataset, Item, JobItem, ModelVersion
+
+LABELS = ["negative", "neutral", "positive"]
+WORDS = {
+    "positive": ["love it", "great day", "so happy", "wonderful news", "best ever", "really good"],
+    "negative": ["hate it", "awful day", "so sad", "terrible news", "worst ever", "really bad"],
+}
+
+
+def _toy_dataset(factory: sessionmaker[Session], count: int) -> str:
+    rng = np.random.default_rng(0)
+    with transaction(factory) as session:
+        dataset = Dataset(name="toy")
+        session.add(dataset)
+        session.flush()
+        for i in range(count):
+            label = "positive" if rng.random() < 0.5 else "negative"
+            words = WORDS[label]
+            text = f"{words[rng.integers(6)]}, {words[rng.integers(6)]} #{i}"
+            session.add(
+                Item(dataset_id=dataset.id, external_id=f"t{i}", text=text, content_hash=f"{i:032d}", gold_label=label)
+            )
+    return "toy"
+
+
+def _job(factory: sessionmaker[Session], **settings: Any) -> str:
+    options = {"auto_label": True, "accuracy_target": 0.9, "seed_size": 150, "batch_size": 100}
+    options.update({"auto_label_min_items": 500, **settings})
+    dataset = _toy_dataset(factory, 700)
+    with transaction(factory) as session:
+        create_job(
+            session,
+            JobSpec(name="auto", dataset=dataset, labels=LABELS, workers_per_item=1, settings=options),
+        )
+    return "auto"
+
+
+PERFECT = parametric_pool(LABELS, 5, accuracy_mean=0.99, accuracy_sd=0.0)
+
+
+def test_first_round_sets_a_random_seed_order(factory: sessionmaker[Session]) -> None:
+    _job(factory)
+    with transaction(factory) as session:
+        from groundswell.jobs import change_state
+
+        change_state(session, "auto", "start")
+    outcomes = run_pending(factory)
+    assert [(o.kind, o.state.value) for o in outcomes] == [("auto_label_round", "done")]
+    assert outcomes[0].result is not None and outcomes[0].result["stage"] == "seed"
+    with factory() as session:
+        job = get_job(session, "auto")
+        priorities = list(session.scalars(select(JobItem.priority).where(JobItem.job_id == job.id)))
+        (first,) = autolabel_rounds(session, job)
+    assert len(set(priorities)) == 700
+    assert (first.round_number, first.human_labels_used, first.threshold, first.items_machine_labeled) == (
+        1,
+        0,
+        None,
+        0,
+    )
+    assert run_pending(factory) == []  # nothing new: no second round
+
+
+def test_simulated_job_is_partly_machine_labeled_and_exported_as_ground_truth_does(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    _job(factory)
+    report = simulate_job(factory, "auto", PERFECT, random_state=0)
+    assert report.items == 700 and report.labeled == 700
+    assert report.machine_labeled > 100
+    assert report.human_judgments == 700 - report.machine_labeled
+    assert report.accuracy_machine is not None and report.accuracy_machine >= 0.9
+    with factory() as session:
+        job = get_job(session, "auto")
+        assert job.state is JobState.COMPLETED
+        rounds = autolabel_rounds(session, job)
+        machine = session.scalars(
+            select(ConsolidatedLabel).where(ConsolidatedLabel.job_id == job.id, ~ConsolidatedLabel.human_annotated)
+        ).all()
+        versions = session.scalar(select(func.count()).where(ModelVersion.job_id == job.id))
+    assert sum(r.items_machine_labeled for r in rounds) == report.machine_labeled == len(machine)
+    assert rounds[-1].threshold is not None and rounds[-1].validation_lower_bound is not None
+    assert all(label.method == AUTO_LABEL_METHOD and label.model_version_id is not None for label in machine)
+    assert versions and versions >= len([r for r in rounds if r.threshold is not None])
+    out = tmp_path / "output.manifest"
+    export_job(factory, "auto", str(out))
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    flags = [line["auto-metadata"]["human-annotated"] for line in lines]
+    assert flags.count("no") == report.machine_labeled and flags.count("yes") == 700 - report.machine_labeled
+
+
+def test_the_budget_stops_the_job(factory: sessionmaker[Session]) -> None:
+    _job(factory, budget=120)
+    report = simulate_job(factory, "auto", PERFECT)
+    assert report.human_judgments == 120 and report.machine_labeled == 0
+    with factory() as session:
+        assert get_job(session, "auto").state is JobState.STOPPED
+
+
+def test_bad_auto_label_settings_are_refused(factory: sessionmaker[Session]) -> None:
+    with pytest.raises(InvalidInputError, match="accuracy_target"):
+        _job(factory, accuracy_target=2)

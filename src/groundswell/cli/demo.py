@@ -86,7 +86,7 @@ def demo_command(
             console.print(f"  {name}: {link}", markup=False, highlight=False, soft_wrap=True)
     if serve:
         console.print()
-        serve_command(ctx, host="127.0.0.1", port=port, workers=1, log_level="warning")
+        serve_command(ctx, host="127.0.0.1", port=port, workers=1, log_level="warning", runner=True)
 
 
 def _print_summary(factory: object) -> None:

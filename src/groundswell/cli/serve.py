@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Annotated
 
 import typer
@@ -17,6 +18,14 @@ def serve_command(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Server processes (share one database).")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    runner: Annotated[
+        bool,
+        typer.Option(
+            "--runner/--no-runner",
+            help="Also run the background runner (consolidation, auto-label rounds) in this process; "
+            "on a team server run `groundswell runner` separately instead.",
+        ),
+    ] = False,
 ) -> None:
     """Run the labeling service.
 
@@ -32,7 +41,17 @@ def serve_command(
             )
         os.environ["GROUNDSWELL_DATABASE_URL"] = app_state.settings.database_url
         os.environ["GROUNDSWELL_DATA_DIR"] = str(app_state.settings.data_dir)
-        console.print(f"Serving on http://{host}:{port} with {workers} process(es); Ctrl+C stops.")
+        if runner:
+            from groundswell.runner import run_forever
+
+            threading.Thread(
+                target=run_forever, args=(app_state.store(),), kwargs={"poll": 2.0}, daemon=True, name="runner"
+            ).start()
+        console.print(
+            f"Serving on http://{host}:{port} with {workers} process(es)"
+            + (" and the background runner" if runner else "")
+            + "; Ctrl+C stops."
+        )
     uvicorn.run(
         "groundswell.web.app:app_from_env",
         factory=True,

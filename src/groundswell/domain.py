@@ -13,6 +13,7 @@ from typing import Any
 
 __all__ = [
     "MAX_LINE_CHARS",
+    "InputFormat",
     "ItemRecord",
     "JobState",
     "LeaseState",
@@ -28,6 +29,16 @@ MAX_LINE_CHARS = 100_000
 def content_hash(text: str) -> str:
     """128 bits of SHA-256 over the UTF-8 text, in hex: finds duplicate tweets, and ids items given none."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+class InputFormat(enum.StrEnum):
+    """The input layouts `groundswell dataset import` reads."""
+
+    JSONL = "jsonl"
+    CSV = "csv"
+    TSV = "tsv"
+    PARQUET = "parquet"
+    TWEETEVAL = "tweeteval"
 
 
 class JobState(enum.StrEnum):

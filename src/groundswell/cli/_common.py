@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 from groundswell.errors import (
     ConflictError,
@@ -22,7 +21,10 @@ from groundswell.errors import (
     UsageError,
 )
 from groundswell.settings import Settings
-from groundswell.store import make_engine, make_session_factory, upgrade
+
+if TYPE_CHECKING:  # the store (SQLAlchemy, Alembic) is imported when a command first needs it, not for --help
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["EXIT_INPUT", "EXIT_USAGE", "AppState", "console", "err_console", "handle_errors", "state"]
 
@@ -50,12 +52,16 @@ class AppState:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
+            from groundswell.store import make_engine
+
             self._engine = make_engine(self.settings.database_url)
         return self._engine
 
     def store(self) -> sessionmaker[Session]:
         """The session factory, with the schema brought up to date first (cheap when it already is)."""
         if self._factory is None:
+            from groundswell.store import make_session_factory, upgrade
+
             upgrade(self.engine)
             self._factory = make_session_factory(self.engine)
         return self._factory

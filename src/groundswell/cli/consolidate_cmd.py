@@ -11,14 +11,6 @@ from typing import Annotated
 
 import typer
 
-from groundswell.consolidate import (
-    AutoAggregator,
-    labels_table,
-    make_aggregator,
-    parse_label_list,
-    read_answers_csv,
-    write_labels_csv,
-)
 from groundswell.errors import GroundswellError, UsageError
 
 __all__ = ["consolidate_command", "register"]
@@ -42,6 +34,16 @@ def consolidate_command(
 
     Example: groundswell consolidate answers.csv --method auto --out labels.csv --labels positive,negative,neutral
     """
+    # Imported here so `groundswell --help` does not load pandas and SciPy.
+    from groundswell.consolidate import (
+        AutoAggregator,
+        labels_table,
+        make_aggregator,
+        parse_label_list,
+        read_answers_csv,
+        write_labels_csv,
+    )
+
     try:
         label_list = parse_label_list(labels) if labels is not None else None
         model = make_aggregator(method, labels=label_list, random_state=seed)

@@ -5,22 +5,17 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from groundswell.cli._common import EXIT_INPUT, console, err_console, handle_errors, state
-from groundswell.ingest import (
-    ImportReport,
-    InputFormat,
-    ReadOptions,
-    describe_dataset,
-    export_dataset,
-    import_dataset,
-    list_datasets,
-)
+from groundswell.domain import InputFormat
+
+if TYPE_CHECKING:  # the ingest package (fsspec, SQLAlchemy) loads when a command runs, not for --help
+    from groundswell.ingest import ImportReport
 
 app = typer.Typer(help="Import, inspect and export datasets of tweets.", no_args_is_help=True)
 
@@ -60,6 +55,8 @@ def import_command(
       groundswell dataset import ../shared/data/tweeteval-sentiment --name tweeteval --split val
       groundswell dataset import s3://bucket/tweets.jsonl --name launch
     """
+    from groundswell.ingest import ReadOptions, import_dataset
+
     with handle_errors():
         app_state = state(ctx)
         settings = app_state.settings
@@ -126,6 +123,8 @@ def list_command(ctx: typer.Context) -> None:
     Example: groundswell dataset list
     """
     with handle_errors():
+        from groundswell.ingest import list_datasets
+
         rows = list_datasets(state(ctx).store())
         if not rows:
             console.print("No datasets yet. Try: groundswell dataset import FILE --name NAME")
@@ -147,6 +146,8 @@ def show_command(
     Example: groundswell dataset show tweeteval
     """
     with handle_errors():
+        from groundswell.ingest import describe_dataset
+
         summary = describe_dataset(state(ctx).store(), name, sample_size=sample)
         console.print(f"[bold]{summary.name}[/]: {summary.items:,} items, {summary.gold_items:,} with a gold label")
         console.print(f"created {summary.created_at} UTC; attributes: {', '.join(summary.attribute_names) or '—'}")
@@ -173,5 +174,7 @@ def export_command(
     """
     with handle_errors():
         app_state = state(ctx)
+        from groundswell.ingest import export_dataset
+
         count = export_dataset(app_state.store(), name, out, storage_options=app_state.settings.storage_options())
         console.print(f"Wrote {count:,} lines to {out}.")

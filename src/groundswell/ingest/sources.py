@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import enum
 import posixpath
 from collections.abc import Mapping
 from typing import Any
 
+from groundswell.domain import InputFormat
 from groundswell.errors import UsageError
 from groundswell.store.files import fs_for
 
 __all__ = ["InputFormat", "detect_format", "fs_for", "resolve_ref"]
-
-
-class InputFormat(enum.StrEnum):
-    JSONL = "jsonl"
-    CSV = "csv"
-    TSV = "tsv"
-    PARQUET = "parquet"
-    TWEETEVAL = "tweeteval"
 
 
 _SUFFIXES = {

@@ -229,9 +229,13 @@ def submit_answer(
     if lease is None or lease.worker_id != worker.id:
         raise NotFoundError(f"no task {lease_id} held by you")
     row = _lock_job_item(session, lease.job_id, lease.item_id)
-    replay = _replay(session, lease, worker, idempotency_key)
-    if replay is not None:
-        return replay
+    session.refresh(lease, with_for_update=True)  # its state as of now, with the item's row locked
+    if lease.state is LeaseState.SUBMITTED:
+        # Only an answered lease can have a stored answer to replay (a retry, or a concurrent duplicate).
+        replay = _replay(session, lease, worker, idempotency_key)
+        if replay is not None:
+            return replay
+        raise ConflictError("you already answered this task; undo it to change the answer")
     job = session.get(Job, lease.job_id)
     assert job is not None
     if job.state not in (JobState.RUNNING, JobState.PAUSED):
@@ -239,9 +243,6 @@ def submit_answer(
     labels = job_labels(session, job)
     if label not in labels:
         raise InvalidInputError(f"label {label!r} is not one of this job's labels: {', '.join(labels)}")
-    session.refresh(lease, with_for_update=True)
-    if lease.state is LeaseState.SUBMITTED:
-        raise ConflictError("you already answered this task; undo it to change the answer")
     if lease.state is LeaseState.DECLINED:
         raise ConflictError("you skipped this task, so it is no longer yours")
     if lease.state is LeaseState.ACTIVE:
@@ -275,8 +276,8 @@ def submit_answer(
     row.is_done = row.judgments_accepted >= row.judgments_wanted
     try:
         session.flush()
-    except IntegrityError as exc:  # a concurrent retry with the same key won the race
-        raise ConflictError("this answer is being recorded by another request; retry to get its result") from exc
+    except IntegrityError as exc:  # the key was already used for another task of this worker in this job
+        raise ConflictError("this idempotency key was already used for a different answer") from exc
     # Imported here: consolidation builds on this module (effective_judgments_query).
     from groundswell.jobs.consolidation import after_answer, request_consolidation
 

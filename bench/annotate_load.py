@@ -18,7 +18,6 @@ import re
 import sys
 import tempfile
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from groundswell.ingest import import_dataset  # noqa: E402
 from groundswell.store import make_engine, make_session_factory, upgrade  # noqa: E402
 from groundswell.store.db import transaction  # noqa: E402
 from groundswell.store.tables import JobItem  # noqa: E402
+from import_bench import fresh_postgres_db  # noqa: E402
 from results import write_section  # noqa: E402
 from servers import start_server, stop_server  # noqa: E402
 
@@ -114,25 +114,13 @@ def max_answers_per_item(url: str) -> int:
     return int(value or 0)
 
 
-def fresh_postgres(admin_url: str) -> str:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"gs_load_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
 def run_case(
     store: str, items: int, k: int, seconds: float, tmp: Path, workers: int, combined: bool
 ) -> dict[str, object]:
     if store == "SQLite":
         url = f"sqlite:///{tmp / f'load-{items}-{k}-{int(combined)}.db'}"
     else:
-        url = fresh_postgres(os.environ["GROUNDSWELL_TEST_POSTGRES_URL"])
+        url = fresh_postgres_db(os.environ["GROUNDSWELL_TEST_POSTGRES_URL"])
     tokens = prepare(url, tmp, items, k)
     server = start_server(url, tmp, workers=workers)
     stats: dict[str, list[float]] = {"next": [], "submit": []}

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from groundswell.jobs.routing import effective_judgments_query
 from groundswell.store.tables import Item, Job, Judgment, Worker
 
-__all__ = ["iso_z", "worker_responses", "write_worker_responses_jsonl"]
+__all__ = ["iso_z", "worker_response_lines", "worker_responses", "write_worker_responses_jsonl"]
 
 
 def iso_z(value: datetime | None) -> str | None:
@@ -33,14 +33,19 @@ def worker_responses(session: Session, job: Job) -> Iterator[tuple[int, str, dic
     """(datasetObjectId, item external id, worker-response document) for every item with answers."""
     first_id = session.scalar(select(func.min(Item.id)).where(Item.dataset_id == job.dataset_id)) or 0
     workers = dict(session.execute(select(Worker.id, Worker.email)).all())
-    query = effective_judgments_query(job.id).order_by(Judgment.item_id, Judgment.submitted_at, Judgment.id)
-    current: int | None = None
+    query = (
+        effective_judgments_query(job.id)
+        .add_columns(Item.external_id)
+        .join(Item, Item.id == Judgment.item_id)
+        .order_by(Judgment.item_id, Judgment.submitted_at, Judgment.id)
+    )
+    current: tuple[int, str] | None = None
     answers: list[dict[str, Any]] = []
-    for judgment in session.scalars(query.execution_options(yield_per=2000)):
-        if current is not None and judgment.item_id != current:
-            yield _document(session, current, first_id, answers)
+    for judgment, external_id in session.execute(query.execution_options(yield_per=2000)):
+        if current is not None and judgment.item_id != current[0]:
+            yield current[0] - first_id, current[1], {"answers": answers}
             answers = []
-        current = judgment.item_id
+        current = (judgment.item_id, external_id)
         answers.append(
             {
                 "workerId": f"gs-worker-{judgment.worker_id}",
@@ -58,18 +63,19 @@ def worker_responses(session: Session, job: Job) -> Iterator[tuple[int, str, dic
             }
         )
     if current is not None:
-        yield _document(session, current, first_id, answers)
+        yield current[0] - first_id, current[1], {"answers": answers}
 
 
-def _document(session: Session, item_id: int, first_id: int, answers: list[dict[str, Any]]) -> tuple[int, str, Any]:
-    external_id = session.scalar(select(Item.external_id).where(Item.id == item_id)) or str(item_id)
-    return item_id - first_id, external_id, {"answers": answers}
+def worker_response_lines(session: Session, job: Job) -> Iterator[str]:
+    """One JSON line per item: ``{"datasetObjectId", "itemId", "answers": [...]}``."""
+    for object_id, external_id, document in worker_responses(session, job):
+        yield json.dumps({"datasetObjectId": str(object_id), "itemId": external_id, **document}) + "\n"
 
 
 def write_worker_responses_jsonl(session: Session, job: Job, handle: Any) -> int:
-    """One line per item: ``{"datasetObjectId", "itemId", "answers": [...]}``; returns the item count."""
+    """Write :func:`worker_response_lines` to ``handle``; returns the item count."""
     count = 0
-    for object_id, external_id, document in worker_responses(session, job):
-        handle.write(json.dumps({"datasetObjectId": str(object_id), "itemId": external_id, **document}) + "\n")
+    for line in worker_response_lines(session, job):
+        handle.write(line)
         count += 1
     return count

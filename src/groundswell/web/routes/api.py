@@ -11,16 +11,14 @@ transaction on the event loop: measured, handing it to the thread pool cost more
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 from fastapi import APIRouter, Response, status
-from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from groundswell import jobs
 from groundswell.errors import InvalidInputError
-from groundswell.jobs.exports import worker_responses
+from groundswell.jobs.exports import worker_response_lines
 from groundswell.jobs.labels import parse_label_config, validate_labels
 from groundswell.jobs.views import (
     dataset_name,
@@ -142,22 +140,15 @@ def annotators(name: str, store: StoreDep, creds: CredentialsDep) -> list[Annota
         return [AnnotatorStatsPublic.of(s) for s in jobs.annotator_stats(session, jobs.get_job(session, name))]
 
 
-@router.get("/jobs/{name}/worker-responses", tags=["jobs"], response_class=StreamingResponse)
-def export_worker_responses(name: str, store: StoreDep, creds: CredentialsDep) -> StreamingResponse:
+@router.get("/jobs/{name}/worker-responses", tags=["jobs"], response_class=Response)
+def export_worker_responses(name: str, store: StoreDep, creds: CredentialsDep) -> Response:
     """Raw answers in Ground Truth's worker-response shape, one JSON document per item and line."""
     with transaction(store) as session:
         authenticate(session, creds, admin=True)
         job = jobs.get_job(session, name)
-        lines = [
-            json.dumps({"datasetObjectId": str(object_id), "itemId": external_id, **document}) + "\n"
-            for object_id, external_id, document in worker_responses(session, job)
-        ]
-
-    def body() -> Iterator[str]:
-        yield from lines
-
+        body = "".join(worker_response_lines(session, job))
     headers = {"Content-Disposition": f'attachment; filename="{job.name}-worker-responses.jsonl"'}
-    return StreamingResponse(body(), media_type="application/x-ndjson", headers=headers)
+    return Response(body, media_type="application/x-ndjson", headers=headers)
 
 
 # --- annotators -------------------------------------------------------------------------------------------------

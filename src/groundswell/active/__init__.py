@@ -7,7 +7,9 @@ Which function when:
 - :func:`select_threshold` / :func:`select_class_thresholds` to pick the confidence above which machine
   labels meet an accuracy target, with a lower confidence bound (default) or Ground Truth's point rule;
 - :func:`auto_label_round` for a whole round: train, choose the threshold, machine-label, rank the rest;
-- :class:`AutoLabelSettings` to read and validate a job's settings keys.
+- :class:`AutoLabelSettings` to read and validate a job's settings keys;
+- :func:`posterior` with :func:`model_prior` and :func:`worker_confusion` for how sure an item's label is
+  given the model's vote and who answered what (dynamic redundancy's ``posterior`` rule).
 """
 
 from groundswell.active.base import EmptyPoolError, PoolExhaustedError, QueryStrategy, UncertaintyStrategy
@@ -28,6 +30,15 @@ from groundswell.active.threshold import (
     select_class_thresholds,
     select_threshold,
 )
+from groundswell.active.voting import (
+    apply_temperature,
+    expected_calibration_error,
+    fit_temperature,
+    model_prior,
+    posterior,
+    symmetric_confusion,
+    worker_confusion,
+)
 
 __all__ = [
     "DEFAULT_ACCURACY_TARGET",
@@ -46,11 +57,18 @@ __all__ = [
     "ThresholdChoice",
     "UncertaintyStrategy",
     "accuracy_lower_bound",
+    "apply_temperature",
     "auto_label_round",
+    "expected_calibration_error",
     "featurize",
+    "fit_temperature",
     "make_strategy",
+    "model_prior",
+    "posterior",
     "select_class_thresholds",
     "select_threshold",
     "stable_uniform",
+    "symmetric_confusion",
     "validation_share",
+    "worker_confusion",
 ]

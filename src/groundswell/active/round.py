@@ -8,7 +8,8 @@ Ground Truth's procedure (spec §5.2), item by item:
    key falls below the validation share (20 %, 10 % above 5,000 items): the split is random, but stable
    from round to round, so a validation item never leaks into a later round's training set.
 3. Train (TF-IDF features fitted on every text of the job, labels or not, plus a balanced logistic
-   regression: ``groundswell.ml``'s default model).
+   regression: ``groundswell.ml``'s default model), then calibrate its probabilities with one temperature
+   fitted on the validation items (the result reports the expected calibration error before and after).
 4. Choose the threshold on the validation items (:mod:`groundswell.active.threshold`).
 5. Open items with confidence ≥ threshold get the predicted label: the machine labels.
 6. The other open items get routing priorities: the query strategy's batch first (priority > 1, in its
@@ -35,6 +36,7 @@ from groundswell.active.threshold import (
     select_class_thresholds,
     select_threshold,
 )
+from groundswell.active.voting import apply_temperature, expected_calibration_error, fit_temperature
 from groundswell.errors import InvalidInputError
 
 if TYPE_CHECKING:  # imported when a round runs: job creation validates settings without loading the models
@@ -66,6 +68,12 @@ class RoundResult:
         validation_size: Human-labeled items held out.
         model_accuracy: Accuracy of the model on all validation items (``None`` without a model).
         model: The fitted classifier (on :func:`featurize` output), for recording.
+        predicted: The model's class per position (``-1`` without a model).
+        confidence: Its calibrated probability for that class per position (0 without a model).
+        is_validation: Whether each position belongs to the validation split (stable between rounds).
+        temperature: The temperature fitted on the validation items (1.0: none fitted).
+        ece_raw: Expected calibration error of the raw probabilities on the validation items.
+        ece: The same after temperature scaling (in-sample: one parameter fitted on those items).
     """
 
     stage: str
@@ -79,6 +87,12 @@ class RoundResult:
     validation_size: int
     model_accuracy: float | None
     model: Any | None = None
+    predicted: IntArray | None = None
+    confidence: FloatArray | None = None
+    is_validation: Any | None = None
+    temperature: float = 1.0
+    ece_raw: float | None = None
+    ece: float | None = None
 
 
 def stable_uniform(keys: Any, salt: int = 0) -> FloatArray:
@@ -211,10 +225,13 @@ def auto_label_round(
         model_config = ModelConfig()
     config = model_config
     model = _fit(matrix[train], y[train], config, random_state)
-    proba = _proba(model, matrix, n_classes)
+    raw = _proba(model, matrix, n_classes)
+    temperature = fit_temperature(raw[val], y[val])
+    proba = apply_temperature(raw, temperature)  # calibrated: machine-label confidences and model votes
     pred = np.asarray(proba.argmax(axis=1), dtype=np.intp)
     conf = proba.max(axis=1)
     hit = pred[val] == y[val]
+    ece_raw = expected_calibration_error(raw[val].max(axis=1), raw[val].argmax(axis=1) == y[val])
     choice, per_class, cut = _choose(settings, conf[val], pred[val], hit, n_classes)
     open_idx = np.flatnonzero(is_open)
     confident = conf[open_idx] >= cut[pred[open_idx]]
@@ -234,4 +251,10 @@ def auto_label_round(
         validation_size=len(val),
         model_accuracy=float(hit.mean()),
         model=model,
+        predicted=pred,
+        confidence=conf,
+        is_validation=is_val,
+        temperature=temperature,
+        ece_raw=ece_raw,
+        ece=expected_calibration_error(conf[val], hit),
     )

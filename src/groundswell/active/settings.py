@@ -48,6 +48,8 @@ class AutoLabelSettings:
         per_class_thresholds: One threshold per predicted class instead of one for all.
         query_strategy: Name in ``groundswell.active.STRATEGIES``.
         validation_share: Override of :func:`validation_share` (``None``: by job size).
+        model_vote: Each round also stores the model's vote (class and calibrated probability) on the open
+            items outside the validation split, for dynamic redundancy's ``posterior`` rule to use as a prior.
     """
 
     enabled: bool = False
@@ -62,6 +64,7 @@ class AutoLabelSettings:
     per_class_thresholds: bool = False
     query_strategy: str = "random"
     validation_share: float | None = None
+    model_vote: bool = False
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any] | None) -> AutoLabelSettings:
@@ -99,6 +102,7 @@ class AutoLabelSettings:
             f"bound_method must be one of {', '.join(BOUND_METHODS)}",
             self.bound_method,
         )
+        _check(isinstance(self.model_vote, bool), "model_vote must be true or false", self.model_vote)
         _check(
             isinstance(self.per_class_thresholds, bool),
             "per_class_thresholds must be true or false",

@@ -176,6 +176,9 @@ def auto_label_job(session: Session, job: Job, *, random_state: int = 0) -> dict
                 "validation_accuracy": result.model_accuracy,
                 "validation_size": result.validation_size,
                 "round": number,
+                "temperature": result.temperature,
+                "validation_ece_raw": result.ece_raw,
+                "validation_ece": result.ece,
             },
             training_size=result.train_size,
         )
@@ -183,7 +186,8 @@ def auto_label_job(session: Session, job: Job, *, random_state: int = 0) -> dict
         session.flush()
         model_id = model.id
     labeled = _write_machine_labels(session, job, data["ids"], result, labels, model_id)
-    _write_priorities(session, job, data["ids"], data["open"], result.priority, set(labeled))
+    votes = _model_votes(result, len(data["ids"])) if settings.model_vote else None
+    _write_priorities(session, job, data["ids"], data["open"], result.priority, set(labeled), votes)
     choice = result.threshold
     session.add(
         AutoLabelRound(
@@ -212,6 +216,9 @@ def auto_label_job(session: Session, job: Job, *, random_state: int = 0) -> dict
         "validation_lower_bound": None if choice is None else choice.lower_bound,
         "items_machine_labeled": len(labeled),
         "human_judgments": spent,
+        "temperature": result.temperature,
+        "validation_ece_raw": result.ece_raw,
+        "validation_ece": result.ece,
     }
 
 
@@ -259,13 +266,37 @@ def _write_machine_labels(
     return sorted(closed)
 
 
-def _write_priorities(session: Session, job: Job, ids: Any, is_open: Any, priority: Any, skip: set[int]) -> None:
-    """Bulk update of ``job_items.priority`` (by primary key) for the open items left to people."""
-    rows = [
-        {"job_id": job.id, "item_id": int(item_id), "priority": float(p)}
-        for item_id, still_open, p in zip(ids, is_open, priority, strict=True)
-        if still_open and int(item_id) not in skip
+def _model_votes(result: Any, n: int) -> list[tuple[int | None, float | None]]:
+    """The model's vote per position: (class, calibrated probability), ``(None, None)`` for validation items
+    (their labels must stay the people's alone, or the next threshold would be checked against the model's
+    own votes) and before there is a model."""
+    if result.predicted is None:
+        return [(None, None)] * n
+    return [
+        (None, None) if held_out else (int(c), float(p))
+        for c, p, held_out in zip(result.predicted, result.confidence, result.is_validation, strict=True)
     ]
+
+
+def _write_priorities(
+    session: Session,
+    job: Job,
+    ids: Any,
+    is_open: Any,
+    priority: Any,
+    skip: set[int],
+    votes: list[tuple[int | None, float | None]] | None = None,
+) -> None:
+    """Bulk update (by primary key) of ``job_items.priority`` and, with ``votes``, the model's vote, for the
+    open items left to people. Started items keep the vote they were started with."""
+    rows: list[dict[str, Any]] = []
+    for position, (item_id, still_open, p) in enumerate(zip(ids, is_open, priority, strict=True)):
+        if not still_open or int(item_id) in skip:
+            continue
+        row: dict[str, Any] = {"job_id": job.id, "item_id": int(item_id), "priority": float(p)}
+        if votes is not None:
+            row["model_label"], row["model_confidence"] = votes[position]
+        rows.append(row)
     for start in range(0, len(rows), _CHUNK):
         session.execute(update(JobItem), rows[start : start + _CHUNK])
 

@@ -221,10 +221,13 @@ def needs_more_judgments(job: Job, row: JobItem, estimate: ItemEstimate | None) 
 
     One more judgment is wanted when the job has dynamic redundancy on, the item is not gold, it has at
     least the job's minimum (``workers_per_item``), it is still below the maximum, and its confidence is
-    under the threshold (or it has no label at all).
+    under the threshold (or it has no label at all). The confidence is the majority vote's share under
+    ``redundancy_rule = "vote"``. Under ``"posterior"`` (worker skills, and the model as one more voter)
+    nothing is decided here: the background runner's review (:mod:`groundswell.jobs.redundancy`) reopens
+    unsure items, since the rule needs every answer's worker and skill.
     """
     settings = consolidation_settings(job.settings)
-    if not settings.dynamic_redundancy or row.is_gold:
+    if not settings.dynamic_redundancy or row.is_gold or settings.rule == "posterior":
         return False
     if row.judgments_accepted < job.workers_per_item or row.judgments_wanted >= job.max_workers_per_item:
         return False

@@ -8,6 +8,10 @@
   number of judgments (``workers_per_item``) but whose label confidence is below the threshold asks for one
   more judgment, up to ``max_workers_per_item``.
 * ``"redundancy_threshold"``: the confidence at which an item stops asking for more (default 0.7).
+* ``"redundancy_rule"``: which confidence that is. ``"vote"`` (default): the per-submit majority vote's
+  share. ``"posterior"``: the probability of the leading label given the answers, each weighed by its
+  worker's confusion matrix from the job's latest Dawid–Skene fit, with the auto-label model's vote as the
+  prior when the job stores one (``model_vote``); see ``groundswell.jobs.redundancy``.
 
 It is a module of its own, with no database code, so that job creation (``lifecycle``) can validate the
 keys without importing the consolidation use cases, which import ``lifecycle`` themselves.
@@ -24,6 +28,7 @@ from groundswell.errors import InvalidInputError
 
 __all__ = [
     "DEFAULT_REDUNDANCY_THRESHOLD",
+    "REDUNDANCY_RULES",
     "ConsolidationSettings",
     "consolidation_settings",
     "validate_consolidation_settings",
@@ -32,6 +37,7 @@ __all__ = [
 #: With majority-vote confidence (vote share) this stops on 2/2, 3/4 and 4/5 agreeing votes and asks for
 #: more on 2/3, 2/4 and 3/5: an item is closed once a clear majority of at least two exists.
 DEFAULT_REDUNDANCY_THRESHOLD = 0.7
+REDUNDANCY_RULES: tuple[str, ...] = ("vote", "posterior")
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,7 @@ class ConsolidationSettings:
     method: str = "auto"
     dynamic_redundancy: bool = False
     threshold: float = DEFAULT_REDUNDANCY_THRESHOLD
+    rule: str = "vote"
 
 
 def consolidation_settings(settings: Mapping[str, Any] | None) -> ConsolidationSettings:
@@ -55,7 +62,12 @@ def consolidation_settings(settings: Mapping[str, Any] | None) -> ConsolidationS
     threshold = settings.get("redundancy_threshold", DEFAULT_REDUNDANCY_THRESHOLD)
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 < threshold <= 1.0:
         raise InvalidInputError(f"redundancy_threshold must be a number in (0, 1], got {threshold!r}")
-    return ConsolidationSettings(method=str(method), dynamic_redundancy=dynamic, threshold=float(threshold))
+    rule = settings.get("redundancy_rule", "vote")
+    if rule not in REDUNDANCY_RULES:
+        raise InvalidInputError(f"redundancy_rule must be one of {', '.join(REDUNDANCY_RULES)}, got {rule!r}")
+    return ConsolidationSettings(
+        method=str(method), dynamic_redundancy=dynamic, threshold=float(threshold), rule=str(rule)
+    )
 
 
 def validate_consolidation_settings(

@@ -11,6 +11,9 @@ older than ``every``. So a busy job is refitted at most once per ``every``, an i
 Scheduling of automated labeling (``jobs.autolabel.schedule_auto_label_rounds``): a round as soon as an
 auto-labeling job runs, then one per ``batch_size`` new human-labeled items.
 
+Scheduling of dynamic-redundancy reviews (``jobs.redundancy.schedule_redundancy_reviews``): for jobs under
+the ``posterior`` rule, a review whenever answers arrived since the last one.
+
 Each row runs in its own transaction together with marking it done, so a crash never leaves half-written
 labels behind a "done" row.
 """
@@ -33,6 +36,7 @@ from groundswell.domain import JobState, WorkState
 from groundswell.errors import GroundswellError
 from groundswell.jobs.autolabel import AUTO_LABEL_WORK, auto_label_job, schedule_auto_label_rounds
 from groundswell.jobs.consolidation import CONSOLIDATE_WORK, consolidate_job
+from groundswell.jobs.redundancy import REVIEW_WORK, review_redundancy, schedule_redundancy_reviews
 from groundswell.runner.queue import WorkOutcome, claim, enqueue, mark_done, mark_failed
 from groundswell.store.db import transaction
 from groundswell.store.tables import ConsolidatedLabel, Job, Judgment, Work, utcnow
@@ -71,8 +75,19 @@ def _auto_label(session: Session, work: Work) -> dict[str, Any]:
     return auto_label_job(session, job, random_state=int(work.payload.get("random_state", 0)))
 
 
+def _review(session: Session, work: Work) -> dict[str, Any]:
+    job = session.get(Job, work.job_id) if work.job_id is not None else None
+    if job is None:
+        raise GroundswellError(f"work {work.id}: its job no longer exists")
+    return review_redundancy(session, job)
+
+
 #: What each ``work.kind`` runs. Later features (training) add their kinds here.
-HANDLERS: dict[str, Handler] = {CONSOLIDATE_WORK: _consolidate, AUTO_LABEL_WORK: _auto_label}
+HANDLERS: dict[str, Handler] = {
+    CONSOLIDATE_WORK: _consolidate,
+    AUTO_LABEL_WORK: _auto_label,
+    REVIEW_WORK: _review,
+}
 
 
 def default_runner_id() -> str:
@@ -183,6 +198,7 @@ def run_pending(
         with transaction(factory) as session:
             schedule_consolidations(session, every=every, now=now)
             schedule_auto_label_rounds(session, now=now)
+            schedule_redundancy_reviews(session, now=now)
     outcomes: list[WorkOutcome] = []
     while limit is None or len(outcomes) < limit:
         outcome = run_one(factory, runner_id, handlers=handlers, now=now)

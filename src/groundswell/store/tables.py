@@ -302,6 +302,10 @@ class JobItem(Base):
     started: Mapped[bool] = mapped_column(Boolean, default=False)
     is_gold: Mapped[bool] = mapped_column(Boolean, default=False)
     is_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The automated-labeling model's vote on this item (class index and calibrated probability), written by
+    #: each round for items nobody has started; ``None`` without a model vote (see ``jobs.redundancy``).
+    model_label: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    model_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 # Matches next-task's ORDER BY (started items first, then by priority, then in dataset order), so picking a

@@ -1,0 +1,126 @@
+"""Dynamic redundancy's posterior rule, on both databases: one answer per tweet, the runner's review reopens
+the unsure ones, and the model's stored vote counts as one more voter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from factories import LABELS, answer, make_dataset, make_job, make_workers, take
+from groundswell.domain import JobState
+from groundswell.errors import InvalidInputError
+from groundswell.jobs import Task, get_job
+from groundswell.jobs.job_settings import consolidation_settings
+from groundswell.jobs.redundancy import REVIEW_WORK, review_redundancy
+from groundswell.runner import run_pending
+from groundswell.store.db import transaction
+from groundswell.store.tables import JobItem, Work
+
+SETTINGS = {"dynamic_redundancy": True, "redundancy_rule": "posterior", "redundancy_threshold": 0.8}
+
+
+def _job(factory: sessionmaker[Session]) -> tuple[str, list[int]]:
+    """Three tweets: the model votes positive (0.7) on the first, negative (0.7) on the second, nothing on the
+    third."""
+    job = make_job(
+        factory,
+        make_dataset(factory, "votes", count=3),
+        "votes",
+        workers_per_item=1,
+        max_workers_per_item=3,
+        settings=SETTINGS,
+    )
+    with transaction(factory) as session:
+        job_id = get_job(session, job).id
+        items = sorted(session.scalars(select(JobItem.item_id).where(JobItem.job_id == job_id)))
+        for item_id, vote in zip(items, [LABELS.index("positive"), LABELS.index("negative"), None], strict=True):
+            session.execute(
+                update(JobItem)
+                .where(JobItem.job_id == job_id, JobItem.item_id == item_id)
+                .values(model_label=vote, model_confidence=None if vote is None else 0.7)
+            )
+    return job, items
+
+
+def _answer_all(factory: sessionmaker[Session], job: str, workers: list[Any], label: str) -> int:
+    answered = 0
+    for worker in workers:
+        while isinstance(task := take(factory, job, worker), Task):
+            answer(factory, worker, task, label=label)
+            answered += 1
+    return answered
+
+
+def _rows(factory: sessionmaker[Session], job: str) -> dict[int, tuple[int, int, bool]]:
+    with factory() as session:
+        job_id = get_job(session, job).id
+        rows = session.scalars(select(JobItem).where(JobItem.job_id == job_id))
+        return {r.item_id: (r.judgments_wanted, r.judgments_accepted, r.is_done) for r in rows}
+
+
+def test_a_person_agreeing_with_the_model_settles_a_tweet_and_a_disagreement_asks_for_more(
+    factory: sessionmaker[Session],
+) -> None:
+    job, (agree, disagree, no_vote) = _job(factory)
+    workers = make_workers(factory, 3, team=None)
+    # One answer each; the per-submit path leaves the decision to the runner, so the job completes at once.
+    assert _answer_all(factory, job, workers[:1], "positive") == 3
+    with factory() as session:
+        assert get_job(session, job).state is JobState.COMPLETED
+
+    outcomes = run_pending(factory)
+
+    review = next(o for o in outcomes if o.kind == REVIEW_WORK)
+    assert review.result is not None and review.result["items_reopened"] == 2
+    rows = _rows(factory, job)
+    assert rows[agree] == (1, 1, True)  # 0.7·0.7 against 0.15² twice: about 0.92
+    assert rows[disagree] == (2, 1, False)  # about 0.45
+    assert rows[no_vote] == (2, 1, False)  # one average person alone: about 0.7 < 0.8
+    with factory() as session:
+        assert get_job(session, job).state is JobState.RUNNING
+
+    # A second person agreeing with the first settles both; the review then reopens nothing.
+    assert _answer_all(factory, job, workers[1:2], "positive") == 2
+    run_pending(factory)
+    rows = _rows(factory, job)
+    assert rows[disagree] == (2, 2, True) and rows[no_vote] == (2, 2, True)
+    with factory() as session:
+        assert get_job(session, job).state is JobState.COMPLETED
+        reviews = session.scalars(select(Work).where(Work.kind == REVIEW_WORK).order_by(Work.id)).all()
+        assert reviews[-1].result is not None and reviews[-1].result["items_reopened"] == 0
+    assert run_pending(factory) == []  # no new answers: no new review
+
+
+def test_never_past_the_maximum(factory: sessionmaker[Session]) -> None:
+    job, (_, _, no_vote) = _job(factory)
+    workers = make_workers(factory, 4, team=None)
+    labels = ["negative", "positive", "neutral", "negative"]  # keeps every tweet split
+    for worker, label in zip(workers, labels, strict=True):
+        _answer_all(factory, job, [worker], label)
+        run_pending(factory)
+    rows = _rows(factory, job)
+    assert all(wanted <= 3 and accepted <= wanted for wanted, accepted, _ in rows.values())
+    assert rows[no_vote] == (3, 3, True)
+
+
+def test_review_skips_jobs_under_the_vote_rule(factory: sessionmaker[Session]) -> None:
+    job = make_job(
+        factory,
+        make_dataset(factory, "plain", count=1),
+        "plain",
+        settings={"dynamic_redundancy": True},
+        workers_per_item=1,
+        max_workers_per_item=3,
+    )
+    with transaction(factory) as session:
+        assert "skipped" in review_redundancy(session, get_job(session, job))
+
+
+def test_the_rule_setting_is_validated() -> None:
+    assert consolidation_settings({"redundancy_rule": "posterior"}).rule == "posterior"
+    assert consolidation_settings({}).rule == "vote"
+    with pytest.raises(InvalidInputError, match="redundancy_rule"):
+        consolidation_settings({"redundancy_rule": "magic"})

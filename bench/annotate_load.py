@@ -173,6 +173,7 @@ def main() -> None:
         help="separate: next-task then submit (two requests per answer); combined: submit also returns the next "
         "task (one request per answer, what the web UI does)",
     )
+    parser.add_argument("--dry-run", action="store_true", help="print the rows, leave bench/RESULTS.md alone")
     args = parser.parse_args()
     stores = [s for s in args.stores if s == "SQLite" or os.environ.get("GROUNDSWELL_TEST_POSTGRES_URL")]
     rows = [
@@ -214,7 +215,8 @@ def main() -> None:
         + (f"--workers {args.workers} " if args.workers else "")
         + f"--modes {' '.join(args.modes)}"
     )
-    write_section("annotate_load", "Annotation load (`bench/annotate_load.py`)", rows, command=command)
+    if not args.dry_run:
+        write_section("annotate_load", "Annotation load (`bench/annotate_load.py`)", rows, command=command)
 
 
 if __name__ == "__main__":

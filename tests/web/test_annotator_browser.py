@@ -92,7 +92,8 @@ def test_annotator_labels_five_tweets_by_keyboard_and_undoes_one(
         seen.append(tweet.text_content())
         page.keyboard.press(key)
     _wait_for(lambda: len(_effective(factory)) == 5)
-    assert page.locator("#counter").text_content() == "5 labeled this session"
+    # The answer is committed before its response leaves the server, so the page may lag the database a moment.
+    _wait_for(lambda: page.locator("#counter").text_content() == "5 labeled this session")
 
     page.keyboard.press("u")
     previous = page.locator("#previous")

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from groundswell.domain import WorkerKind
@@ -143,12 +143,16 @@ def create_web_session(session: Session, worker: Worker, *, ttl: timedelta) -> s
     return token
 
 
+#: Built once: every annotator request signs in with it (building a statement costs more than running it).
+_SIGNED_IN = (
+    select(WebSession, Worker)
+    .join(Worker, Worker.id == WebSession.worker_id)
+    .where(WebSession.token_hash == bindparam("token_hash"))
+)
+
+
 def worker_for_session(session: Session, token: str, *, now: datetime | None = None) -> SignedIn | None:
-    row = session.execute(
-        select(WebSession, Worker)
-        .join(Worker, Worker.id == WebSession.worker_id)
-        .where(WebSession.token_hash == _digest(token))
-    ).one_or_none()
+    row = session.execute(_SIGNED_IN, {"token_hash": _digest(token)}).one_or_none()
     if row is None:
         return None
     web_session, worker = row

@@ -41,8 +41,10 @@ from sqlalchemy.orm import Session
 from groundswell.consolidate import AutoAggregator, BaseAggregator, make_aggregator
 from groundswell.domain import WorkState
 from groundswell.jobs.job_settings import consolidation_settings
-from groundswell.jobs.lifecycle import job_labels
+from groundswell.jobs.lifecycle import JobRef, job_labels
 from groundswell.jobs.routing import effective_judgments_query
+from groundswell.jobs.routing_sql import DELETE_VOTE, ITEM_ANSWERS, UPSERT_VOTE, ItemCounts, JobRow
+from groundswell.store.driver import Driver
 from groundswell.store.tables import (
     ConsolidatedLabel,
     Item,
@@ -141,19 +143,14 @@ def _gold(session: Session, job: Job, labels: Sequence[str]) -> tuple[set[int], 
 # --- the per-submit path --------------------------------------------------------------------------------------
 
 
-def _current_answers(session: Session, job_id: int, item_id: int) -> list[str]:
+def _current_answers(db: Driver, job_id: int, item_id: int) -> list[str]:
     """The item's effective answers: each worker's highest revision, unless it is a withdrawal.
 
     The same rule as ``routing.effective_judgments_query``, applied in Python to one item's few rows so the
     query stays on the (job, item) index instead of grouping the whole job.
     """
-    rows = session.execute(
-        select(Judgment.worker_id, Judgment.label)
-        .where(Judgment.job_id == job_id, Judgment.item_id == item_id)
-        .order_by(Judgment.worker_id, Judgment.revision)
-    )
     latest: dict[int, str | None] = {}
-    for worker_id, label in rows:
+    for worker_id, label in db.all(ITEM_ANSWERS, {"job_id": job_id, "item_id": item_id}):
         latest[worker_id] = label
     return [label for label in latest.values() if label is not None]
 
@@ -175,48 +172,35 @@ def _upsert(session: Session, rows: list[dict[str, Any]], *, only_if_older: bool
         session.execute(stmt, rows[start : start + _WRITE_CHUNK])
 
 
-def incremental_update(session: Session, job: Job, item_id: int) -> ItemEstimate | None:
-    """Re-vote one item from its current answers and store the result; ``None`` when it has no label.
+def incremental_update(db: Driver, job_id: int, labels: Sequence[str], item_id: int) -> ItemEstimate | None:
+    """Re-vote one (non-gold) item from its current answers and store the result; ``None`` when it has no label.
 
-    Ties are broken at random with the item id as seed, so re-running gives the same label. Gold items are
-    never labeled. An item whose answers were all withdrawn loses its human label.
+    Ties are broken at random with the item id as seed, so re-running gives the same label. An item whose
+    answers were all withdrawn loses its human label.
     """
-    row = session.get(JobItem, (job.id, item_id))
-    if row is None or row.is_gold:
-        return None
-    votes = _current_answers(session, job.id, item_id)
+    votes = _current_answers(db, job_id, item_id)
     if not votes:
-        session.execute(
-            delete(ConsolidatedLabel).where(
-                ConsolidatedLabel.job_id == job.id,
-                ConsolidatedLabel.item_id == item_id,
-                ConsolidatedLabel.human_annotated,
-            )
-        )
+        db.run(DELETE_VOTE, {"job_id": job_id, "item_id": item_id})
         return None
-    labels = job_labels(session, job)
     counts = Counter(votes)
     top = max(counts.values())
     tied = [label for label in labels if counts.get(label) == top]
     winner = tied[0] if len(tied) == 1 else random.Random(item_id).choice(tied)
     confidence = 0.0 if len(votes) == 1 else top / len(votes)
     record = {
-        "job_id": job.id,
+        "job_id": job_id,
         "item_id": item_id,
         "label": winner,
         "class_index": labels.index(winner),
         "confidence": confidence,
-        "method": "mv",
-        "human_annotated": True,
         "judgment_count": len(votes),
-        "model_version_id": None,
-        "updated_at": utcnow(),
+        "updated_at": db.time(utcnow()),
     }
-    _upsert(session, [record], only_if_older=False)
+    db.run(UPSERT_VOTE, record)
     return ItemEstimate(item_id=item_id, label=winner, confidence=confidence, judgment_count=len(votes))
 
 
-def needs_more_judgments(job: Job, row: JobItem, estimate: ItemEstimate | None) -> bool:
+def needs_more_judgments(job: JobRow, row: ItemCounts, estimate: ItemEstimate | None) -> bool:
     """Dynamic redundancy's rule for an item that has all the judgments it currently wants.
 
     One more judgment is wanted when the job has dynamic redundancy on, the item is not gold, it has at
@@ -234,23 +218,24 @@ def needs_more_judgments(job: Job, row: JobItem, estimate: ItemEstimate | None) 
     return estimate is None or estimate.confidence < settings.threshold
 
 
-def after_answer(session: Session, job: Job, row: JobItem) -> ItemEstimate | None:
+def after_answer(db: Driver, job: JobRow, row: ItemCounts) -> ItemEstimate | None:
     """What ``submit_answer`` does after storing an answer, with the item's row still locked.
 
     Updates the item's majority-vote label, and under dynamic redundancy turns an item that just got all
     the judgments it wanted, but is still unsure, back into an open one wanting one more. Raising
     ``judgments_wanted`` keeps the invariant ``accepted + active leases ≤ wanted``; it never passes the
-    job's maximum.
+    job's maximum. The caller writes ``row`` back.
     """
-    estimate = incremental_update(session, job, row.item_id)
+    if row.is_gold:
+        return None  # gold items inform worker skills but never get a label
+    estimate = incremental_update(db, job.id, job.labels, row.item_id)
     if row.is_done and needs_more_judgments(job, row, estimate):
         row.judgments_wanted += 1
         row.is_done = False
-        session.flush()
     return estimate
 
 
-def request_consolidation(session: Session, job: Job) -> None:
+def request_consolidation(session: Session, job: JobRef) -> None:
     """Queue a full consolidation of the job for the background runner, unless one is already waiting.
 
     Writes the ``work`` row directly (the runner layer sits above jobs and may not be imported here); the

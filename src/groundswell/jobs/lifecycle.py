@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from groundswell.store.tables import Item, Job, JobItem, JobTeam, LabelSchema, T
 
 __all__ = [
     "TRANSITIONS",
+    "JobRef",
     "JobSpec",
     "change_state",
     "create_job",
@@ -147,7 +148,8 @@ def create_job(session: Session, spec: JobSpec) -> Job:
 
 
 def get_job(session: Session, name: str, *, for_update: bool = False) -> Job:
-    query = select(Job).where(Job.name_key == name.lower())
+    # populate_existing: the annotator hot path changes job rows with Core statements, past the identity map.
+    query = select(Job).where(Job.name_key == name.lower()).execution_options(populate_existing=True)
     if for_update:
         query = query.with_for_update()
     job = session.scalars(query).one_or_none()
@@ -183,7 +185,17 @@ def change_state(session: Session, name: str, action: str) -> Job:
     return job
 
 
-def maybe_complete(session: Session, job: Job) -> bool:
+class JobRef(Protocol):
+    """A job as the hot path holds it: an ORM ``Job`` or the routing's lighter row."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def state(self) -> JobState: ...
+
+
+def maybe_complete(session: Session, job: JobRef) -> bool:
     """Mark a running job completed once no item is left to do; True when it did."""
     if job.state not in (JobState.RUNNING, JobState.PAUSED):
         return False

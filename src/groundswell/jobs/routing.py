@@ -9,18 +9,20 @@ anything that would over-assign, so a bug here fails loudly instead of over-labe
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, false, func, select, true, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from groundswell.domain import JobState, LeaseState
+from groundswell.domain import JobState, LeaseState, WorkerKind
 from groundswell.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from groundswell.jobs.access import may_work_on
-from groundswell.jobs.lifecycle import availability_ends, get_job, job_labels, maybe_complete
-from groundswell.store.tables import Item, Job, JobItem, Judgment, TaskLease, Worker, utcnow
+from groundswell.jobs import routing_sql as sql
+from groundswell.jobs.lifecycle import get_job, job_labels, maybe_complete
+from groundswell.jobs.routing_sql import JobRow
+from groundswell.store.driver import Driver
+from groundswell.store.tables import Item, JobItem, Judgment, TaskLease, Worker, utcnow
 
 __all__ = [
     "MAX_HELD_LEASES",
@@ -37,7 +39,6 @@ __all__ = [
 #: The task on screen, one prefetched (so the next tweet shows the instant a key is pressed) and one whose
 #: answer is still on its way to the server.
 MAX_HELD_LEASES = 3
-_HOLDS_A_SLOT_OR_DONE = (LeaseState.ACTIVE, LeaseState.SUBMITTED, LeaseState.DECLINED)
 
 
 @dataclass(frozen=True)
@@ -63,27 +64,14 @@ class SubmitResult:
     judgment_id: int
     lease_id: int
     job_id: int
+    job: str
     item_id: int
     label: str
     revision: int
     submitted_at: datetime
     replayed: bool = False
-
-
-def _task(session: Session, job: Job, lease: TaskLease, previous: str | None = None) -> Task:
-    item = session.get(Item, lease.item_id)
-    assert item is not None  # foreign key
-    return Task(
-        lease_id=lease.id,
-        job=job.name,
-        item_id=item.id,
-        external_id=item.external_id,
-        text=item.text,
-        labels=job_labels(session, job),
-        leased_at=lease.leased_at,
-        expires_at=lease.expires_at,
-        previous_label=previous,
-    )
+    #: The worker's next task, when the submit asked for it (one round trip per answer).
+    next: Task | NoTask | None = None
 
 
 def _lock_job_item(session: Session, job_id: int, item_id: int) -> JobItem:
@@ -130,6 +118,14 @@ def expire_stale_leases(session: Session, job_id: int, now: datetime) -> int:
     return len(expired)
 
 
+def _job(db: Driver, worker: Worker, *, name: str | None = None, job_id: int | None = None) -> JobRow:
+    job = sql.load_job(db, worker_id=worker.id, name=name, job_id=job_id)
+    if job is None:
+        assert name is not None  # a lease's job is there: foreign key
+        raise NotFoundError(f"no job named {name!r}")
+    return job
+
+
 def next_task(
     session: Session,
     job_name: str,
@@ -142,68 +138,48 @@ def next_task(
 
     Items already started are finished before fresh ones; among fresh items the higher ``priority`` wins.
     """
-    now = now or utcnow()
-    job = get_job(session, job_name)
-    if not may_work_on(session, worker, job):
+    session.flush()  # the statements below bypass the ORM, so nothing pending may stay unwritten
+    db = Driver(session)
+    return _next_task(session, db, _job(db, worker, name=job_name), worker, exclude, now or utcnow())
+
+
+def _next_task(
+    session: Session, db: Driver, job: JobRow, worker: Worker, exclude: frozenset[int], now: datetime
+) -> Task | NoTask:
+    if job.restricted and not job.member and worker.kind is not WorkerKind.ADMIN:
         raise PermissionDeniedError(f"you are not on a team that works on job {job.name!r}")
     if job.state is not JobState.RUNNING:
         return NoTask(f"job {job.name} is {job.state.value}")
-    ends = availability_ends(job)
-    if ends is not None and now >= ends:
+    if job.started_at is not None and now >= job.started_at + timedelta(seconds=job.task_availability_s):
         return NoTask(f"job {job.name} is past its task availability ({job.task_availability_s} s after start)")
-    expire_stale_leases(session, job.id, now)
-    held = session.scalars(
-        select(TaskLease)
-        .where(TaskLease.job_id == job.id, TaskLease.worker_id == worker.id, TaskLease.state == LeaseState.ACTIVE)
-        .order_by(TaskLease.leased_at, TaskLease.id)
-    ).all()
-    for lease in held:
-        if lease.id not in exclude:
-            return _task(session, job, lease)
+    if db.one(sql.ANY_STALE_LEASE, {"job_id": job.id, "now": db.time(now)}) is not None:
+        expire_stale_leases(session, job.id, now)
+    held = db.all(sql.HELD_LEASES, {"job_id": job.id, "worker_id": worker.id})
+    for lease_id, item_id, leased_at, expires_at, external_id, text in held:
+        if lease_id not in exclude:
+            leased, expires = db.read_time(leased_at), db.read_time(expires_at)
+            assert leased is not None and expires is not None
+            return Task(lease_id, job.name, item_id, external_id, text, list(job.labels), leased, expires)
     if len(held) >= MAX_HELD_LEASES:
         return NoTask("finish the tasks you already hold first")
-    item_id = _pick_item(session, job, worker)
-    if item_id is None:
-        return NoTask("no work left for you in this job")
-    lease = TaskLease(
-        job_id=job.id,
-        item_id=item_id,
-        worker_id=worker.id,
-        state=LeaseState.ACTIVE,
-        leased_at=now,
-        expires_at=now + timedelta(seconds=job.task_time_limit_s),
-    )
-    session.add(lease)
-    session.execute(
-        update(JobItem)
-        .where(JobItem.job_id == job.id, JobItem.item_id == item_id)
-        .values(leases_active=JobItem.leases_active + 1, started=True)
-    )
-    session.flush()
-    return _task(session, job, lease)
-
-
-def _pick_item(session: Session, job: Job, worker: Worker) -> int | None:
-    mine = exists().where(
-        TaskLease.job_id == job.id,
-        TaskLease.worker_id == worker.id,
-        TaskLease.item_id == JobItem.item_id,
-        TaskLease.state.in_(_HOLDS_A_SLOT_OR_DONE),
-    )
-    query = select(JobItem.item_id).where(
-        JobItem.job_id == job.id,
-        JobItem.is_done == false(),  # an equality, so the routing index applies
-        JobItem.judgments_accepted + JobItem.leases_active < JobItem.judgments_wanted,
-        ~mine,
-    )
+    params = {"job_id": job.id, "worker_id": worker.id}
+    pick = sql.PICK_ITEM
     if job.max_concurrent_tasks is not None:
-        in_flight = session.scalar(
-            select(func.count()).where(JobItem.job_id == job.id, JobItem.is_done == false(), JobItem.started)
-        )
-        if (in_flight or 0) >= job.max_concurrent_tasks:
-            query = query.where(JobItem.started == true())
-    query = query.order_by(JobItem.started.desc(), JobItem.priority.desc(), JobItem.item_id).limit(1)
-    return session.scalar(query.with_for_update(skip_locked=True))
+        in_flight = db.one(sql.IN_FLIGHT_ITEMS, params)
+        if in_flight is not None and in_flight[0] >= job.max_concurrent_tasks:
+            pick = sql.PICK_STARTED_ITEM
+    picked = db.one(pick, params)
+    if picked is None:
+        return NoTask("no work left for you in this job")
+    item_id, external_id, text = picked
+    expires = now + timedelta(seconds=job.task_time_limit_s)
+    lease = db.one(
+        sql.INSERT_LEASE,
+        {**params, "item_id": item_id, "leased_at": db.time(now), "expires_at": db.time(expires)},
+    )
+    assert lease is not None
+    db.run(sql.CLAIM_SLOT, {"job_id": job.id, "item_id": item_id})
+    return Task(lease[0], job.name, item_id, external_id, text, list(job.labels), now, expires)
 
 
 def submit_answer(
@@ -215,84 +191,97 @@ def submit_answer(
     idempotency_key: str,
     time_spent_s: float | None = None,
     now: datetime | None = None,
+    next_exclude: frozenset[int] | None = None,
 ) -> SubmitResult:
     """Record the worker's answer for a task they hold. A retry with the same key returns the first result.
 
-    An answer after the time limit is accepted only while the item still has a free slot.
+    An answer after the time limit is accepted only while the item still has a free slot. With
+    ``next_exclude``, the result also carries the worker's next task (``next``), as :func:`next_task` gives it.
     """
     now = now or utcnow()
     if not idempotency_key or len(idempotency_key) > 128:
         raise InvalidInputError("idempotency_key must be 1–128 characters")
     if time_spent_s is not None and not 0 <= time_spent_s <= 7 * 24 * 3600:
         raise InvalidInputError("time_spent_s must be between 0 and a week")
-    lease = session.get(TaskLease, lease_id)
-    if lease is None or lease.worker_id != worker.id:
+    session.flush()
+    db = Driver(session)
+    locked = sql.lock_item_of_lease(db, lease_id)
+    if locked is None or locked[1] != worker.id:
         raise NotFoundError(f"no task {lease_id} held by you")
-    row = _lock_job_item(session, lease.job_id, lease.item_id)
-    session.refresh(lease, with_for_update=True)  # its state as of now, with the item's row locked
-    if lease.state is LeaseState.SUBMITTED:
+    counts = locked[0]
+    state_row = db.one(sql.LEASE_STATE, {"lease_id": lease_id})  # as of now, with the item row locked
+    assert state_row is not None
+    state, leased_at, last_revision = LeaseState(state_row[0]), state_row[1], state_row[2]
+    job = _job(db, worker, job_id=counts.job_id)
+    if state is LeaseState.SUBMITTED:
         # Only an answered lease can have a stored answer to replay (a retry, or a concurrent duplicate).
-        replay = _replay(session, lease, worker, idempotency_key)
-        if replay is not None:
-            return replay
-        raise ConflictError("you already answered this task; undo it to change the answer")
-    job = session.get(Job, lease.job_id)
-    assert job is not None
+        replay = _replay(session, lease_id, job, worker, idempotency_key)
+        if replay is None:
+            raise ConflictError("you already answered this task; undo it to change the answer")
+        return _with_next(session, db, replay, worker, next_exclude, now)
     if job.state not in (JobState.RUNNING, JobState.PAUSED):
         raise ConflictError(f"job {job.name} is {job.state.value}; answers are no longer accepted")
-    labels = job_labels(session, job)
-    if label not in labels:
-        raise InvalidInputError(f"label {label!r} is not one of this job's labels: {', '.join(labels)}")
-    if lease.state is LeaseState.DECLINED:
+    if label not in job.labels:
+        raise InvalidInputError(f"label {label!r} is not one of this job's labels: {', '.join(job.labels)}")
+    if state is LeaseState.DECLINED:
         raise ConflictError("you skipped this task, so it is no longer yours")
-    if lease.state is LeaseState.ACTIVE:
-        row.leases_active -= 1  # the lease's reserved slot becomes the judgment's
-    elif row.judgments_accepted + row.leases_active >= row.judgments_wanted:
+    if state is LeaseState.ACTIVE:
+        counts.leases_active -= 1  # the lease's reserved slot becomes the judgment's
+    elif counts.judgments_accepted + counts.leases_active >= counts.judgments_wanted:
         raise ConflictError(
             "the time limit for this task passed and the tweet has since received all the answers it needs; "
             "your answer was not recorded"
         )
-    revision = session.scalar(
-        select(func.max(Judgment.revision)).where(
-            Judgment.job_id == lease.job_id, Judgment.item_id == lease.item_id, Judgment.worker_id == worker.id
-        )
-    )
-    judgment = Judgment(
-        job_id=lease.job_id,
-        item_id=lease.item_id,
-        worker_id=worker.id,
-        lease_id=lease.id,
-        label=label,
-        revision=0 if revision is None else revision + 1,
-        idempotency_key=idempotency_key,
-        time_spent_s=time_spent_s,
-        accepted_at=lease.leased_at,
-        submitted_at=now,
-    )
-    session.add(judgment)
-    lease.state = LeaseState.SUBMITTED
-    lease.closed_at = now
-    row.judgments_accepted += 1
-    row.is_done = row.judgments_accepted >= row.judgments_wanted
+    revision = 0 if last_revision is None else last_revision + 1
     try:
-        session.flush()
+        inserted = db.one(
+            sql.INSERT_JUDGMENT,
+            {
+                "job_id": counts.job_id,
+                "item_id": counts.item_id,
+                "worker_id": worker.id,
+                "lease_id": lease_id,
+                "label": label,
+                "revision": revision,
+                "idempotency_key": idempotency_key,
+                "time_spent_s": time_spent_s,
+                "accepted_at": leased_at,  # as stored
+                "submitted_at": db.time(now),
+            },
+        )
     except IntegrityError as exc:  # the key was already used for another task of this worker in this job
         raise ConflictError("this idempotency key was already used for a different answer") from exc
+    assert inserted is not None
+    db.run(sql.CLOSE_LEASE, {"lease_id": lease_id, "state": LeaseState.SUBMITTED.value, "closed_at": db.time(now)})
+    counts.judgments_accepted += 1
+    counts.is_done = counts.judgments_accepted >= counts.judgments_wanted
     # Imported here: consolidation builds on this module (effective_judgments_query).
     from groundswell.jobs.consolidation import after_answer, request_consolidation
 
-    after_answer(session, job, row)  # per-submit majority vote; dynamic redundancy may ask for one more answer
-    if row.is_done and maybe_complete(session, job):
+    after_answer(db, job, counts)  # per-submit majority vote; dynamic redundancy may ask for one more answer
+    sql.write_counts(db, counts)
+    if counts.is_done and db.one(sql.ANY_OPEN_ITEM, {"job_id": job.id}) is None and maybe_complete(session, job):
         request_consolidation(session, job)  # the full model at job end
-    return _result(judgment)
+    result = SubmitResult(inserted[0], lease_id, job.id, job.name, counts.item_id, label, revision, now)
+    return _with_next(session, db, result, worker, next_exclude, now)
 
 
-def _result(judgment: Judgment, *, replayed: bool = False) -> SubmitResult:
+def _with_next(
+    session: Session, db: Driver, result: SubmitResult, worker: Worker, exclude: frozenset[int] | None, now: datetime
+) -> SubmitResult:
+    if exclude is None:
+        return result
+    job = _job(db, worker, job_id=result.job_id)  # read again: the answer may have completed the job
+    return replace(result, next=_next_task(session, db, job, worker, exclude, now))
+
+
+def _result(judgment: Judgment, job_name: str, *, replayed: bool = False) -> SubmitResult:
     assert judgment.label is not None and judgment.lease_id is not None
     return SubmitResult(
         judgment_id=judgment.id,
         lease_id=judgment.lease_id,
         job_id=judgment.job_id,
+        job=job_name,
         item_id=judgment.item_id,
         label=judgment.label,
         revision=judgment.revision,
@@ -301,33 +290,37 @@ def _result(judgment: Judgment, *, replayed: bool = False) -> SubmitResult:
     )
 
 
-def _replay(session: Session, lease: TaskLease, worker: Worker, key: str) -> SubmitResult | None:
+def _replay(session: Session, lease_id: int, job: JobRow, worker: Worker, key: str) -> SubmitResult | None:
     earlier = session.scalars(
         select(Judgment).where(
-            Judgment.job_id == lease.job_id, Judgment.worker_id == worker.id, Judgment.idempotency_key == key
+            Judgment.job_id == job.id, Judgment.worker_id == worker.id, Judgment.idempotency_key == key
         )
     ).one_or_none()
     if earlier is None:
         return None
-    if earlier.lease_id != lease.id or earlier.label is None:
+    if earlier.lease_id != lease_id or earlier.label is None:
         raise ConflictError("this idempotency key was already used for a different answer")
-    return _result(earlier, replayed=True)
+    return _result(earlier, job.name, replayed=True)
 
 
 def decline_task(session: Session, worker: Worker, lease_id: int, *, now: datetime | None = None) -> None:
     """Skip a held task: its slot goes back to the pool and the worker is not offered the item again."""
     now = now or utcnow()
-    lease = session.get(TaskLease, lease_id)
-    if lease is None or lease.worker_id != worker.id:
+    session.flush()
+    db = Driver(session)
+    locked = sql.lock_item_of_lease(db, lease_id)
+    if locked is None or locked[1] != worker.id:
         raise NotFoundError(f"no task {lease_id} held by you")
-    row = _lock_job_item(session, lease.job_id, lease.item_id)
-    session.refresh(lease, with_for_update=True)
-    if lease.state is LeaseState.SUBMITTED:
+    counts = locked[0]
+    state_row = db.one(sql.LEASE_STATE, {"lease_id": lease_id})
+    assert state_row is not None
+    state = LeaseState(state_row[0])
+    if state is LeaseState.SUBMITTED:
         raise ConflictError("this task is already answered; undo it first to skip it")
-    if lease.state is LeaseState.ACTIVE:
-        row.leases_active -= 1
-    lease.state = LeaseState.DECLINED
-    lease.closed_at = now
+    if state is LeaseState.ACTIVE:
+        counts.leases_active -= 1
+        sql.write_counts(db, counts)
+    db.run(sql.CLOSE_LEASE, {"lease_id": lease_id, "state": LeaseState.DECLINED.value, "closed_at": db.time(now)})
 
 
 def undo_last_answer(session: Session, job_name: str, worker: Worker, *, now: datetime | None = None) -> Task:
@@ -343,7 +336,8 @@ def undo_last_answer(session: Session, job_name: str, worker: Worker, *, now: da
     ).one_or_none()
     if last is None or last.label is None or last.lease_id is None:
         raise ConflictError("there is no answer to undo")
-    lease = session.get(TaskLease, last.lease_id)
+    # Fresh from the database: the hot path above changes leases with Core statements, past the identity map.
+    lease = session.get(TaskLease, last.lease_id, populate_existing=True)
     assert lease is not None
     if lease.expires_at <= now:
         raise ConflictError("too late to undo: the time limit for that tweet has passed")
@@ -370,7 +364,19 @@ def undo_last_answer(session: Session, job_name: str, worker: Worker, *, now: da
     if job.state is JobState.COMPLETED:
         job.state, job.finished_at = JobState.RUNNING, None
     session.flush()
-    return _task(session, job, lease, previous=last.label)
+    item = session.get(Item, last.item_id)
+    assert item is not None  # foreign key
+    return Task(
+        lease_id=lease.id,
+        job=job.name,
+        item_id=item.id,
+        external_id=item.external_id,
+        text=item.text,
+        labels=job_labels(session, job),
+        leased_at=lease.leased_at,
+        expires_at=lease.expires_at,
+        previous_label=last.label,
+    )
 
 
 def effective_judgments_query(job_id: int):  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from groundswell.jobs import AnnotatorStats, JobProgress, SubmitResult, Task
+from groundswell.jobs import AnnotatorStats, JobProgress, NoTask, SubmitResult, Task
 
 __all__ = [
     "AnnotatorStatsPublic",
@@ -129,6 +129,12 @@ class NextTaskResponse(BaseModel):
     task: TaskPublic | None
     reason: str | None = None
 
+    @classmethod
+    def of(cls, result: Task | NoTask) -> NextTaskResponse:
+        if isinstance(result, NoTask):
+            return cls(task=None, reason=result.reason)
+        return cls(task=TaskPublic.of(result))
+
 
 class SubmitRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -150,9 +156,16 @@ class SubmitResponse(BaseModel):
     next: NextTaskResponse | None = None
 
     @classmethod
-    def of(cls, result: SubmitResult, next_task: NextTaskResponse | None = None) -> SubmitResponse:
-        fields = {k: v for k, v in result.__dict__.items() if k not in ("item_id", "job_id")}
-        return cls(**fields, next=next_task)
+    def of(cls, result: SubmitResult) -> SubmitResponse:
+        return cls(
+            judgment_id=result.judgment_id,
+            lease_id=result.lease_id,
+            label=result.label,
+            revision=result.revision,
+            submitted_at=result.submitted_at,
+            replayed=result.replayed,
+            next=None if result.next is None else NextTaskResponse.of(result.next),
+        )
 
 
 class JudgmentPublic(BaseModel):

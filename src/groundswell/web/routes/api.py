@@ -28,7 +28,7 @@ from groundswell.jobs.views import (
     visible_judgment,
 )
 from groundswell.store.db import transaction
-from groundswell.store.tables import Item, Job, Judgment, Worker
+from groundswell.store.tables import Item, Job, Judgment
 from groundswell.web.auth import authenticate
 from groundswell.web.deps import CredentialsDep, StoreDep
 from groundswell.web.schemas import (
@@ -166,19 +166,12 @@ def me(store: StoreDep, creds: CredentialsDep) -> MePublic:
         return MePublic(worker_id=worker.id, name=worker.display_name, is_admin=principal.is_admin, jobs=available)
 
 
-def _next(session: Session, name: str, worker: Worker, exclude: list[int]) -> NextTaskResponse:
-    result = jobs.next_task(session, name, worker, exclude=frozenset(exclude))
-    if isinstance(result, jobs.NoTask):
-        return NextTaskResponse(task=None, reason=result.reason)
-    return NextTaskResponse(task=TaskPublic.of(result))
-
-
 @router.post("/jobs/{name}/tasks/next", response_model=NextTaskResponse, tags=["annotate"])
 async def next_task(name: str, body: NextTaskRequest, store: StoreDep, creds: CredentialsDep) -> NextTaskResponse:
     """The caller's next tweet, held for them until the job's task time limit."""
     with transaction(store) as session:
         principal = authenticate(session, creds)
-        return _next(session, name, principal.worker, body.exclude)
+        return NextTaskResponse.of(jobs.next_task(session, name, principal.worker, exclude=frozenset(body.exclude)))
 
 
 @router.post("/tasks/{lease_id}/submit", response_model=SubmitResponse, tags=["annotate"])
@@ -196,13 +189,9 @@ async def submit(lease_id: int, body: SubmitRequest, store: StoreDep, creds: Cre
             label=body.label,
             idempotency_key=body.idempotency_key,
             time_spent_s=body.time_spent_s,
+            next_exclude=None if body.next is None else frozenset(body.next.exclude),
         )
-        following = None
-        if body.next is not None:
-            job = session.get(Job, result.job_id)
-            assert job is not None  # the answer was just recorded in it
-            following = _next(session, job.name, principal.worker, body.next.exclude)
-    return SubmitResponse.of(result, following)
+    return SubmitResponse.of(result)
 
 
 @router.post("/tasks/{lease_id}/decline", status_code=status.HTTP_204_NO_CONTENT, tags=["annotate"])

@@ -1,0 +1,207 @@
+"""The annotator hot path's SQL: fixed statements run on the driver connection (:mod:`groundswell.store.driver`).
+
+Why: every answer costs a submit and a next task. Through the ORM that was about twenty statements, each
+built anew per call, and building and executing them cost several times the database's own work. Here each
+request runs a handful of statements written once, and reads fold what used to be separate lookups (the
+job with its labels and team access; a lease with its item row, locked; a new task with its tweet).
+
+Column names are the ones in :mod:`groundswell.store.tables`; tests run every path on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from groundswell.domain import JobState
+from groundswell.store.driver import Driver, Sql
+
+__all__ = ["ItemCounts", "JobRow", "load_job", "lock_item_of_lease", "write_counts"]
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """What routing needs of a job, read in one statement together with its labels and team access."""
+
+    id: int
+    name: str
+    state: JobState
+    started_at: datetime | None
+    task_availability_s: int
+    task_time_limit_s: int
+    max_concurrent_tasks: int | None
+    workers_per_item: int
+    max_workers_per_item: int
+    settings: dict[str, Any]
+    labels: tuple[str, ...]
+    #: The job is open only to some teams, and whether the calling worker is on one of them.
+    restricted: bool
+    member: bool
+
+
+@dataclass
+class ItemCounts:
+    """An item's routing counters, read with its row locked; written back as one UPDATE."""
+
+    job_id: int
+    item_id: int
+    judgments_wanted: int
+    judgments_accepted: int
+    leases_active: int
+    is_gold: bool
+    is_done: bool
+
+
+_JOB = """
+    SELECT j.id, j.name, j.state, j.started_at, j.task_availability_s, j.task_time_limit_s, j.max_concurrent_tasks,
+           j.workers_per_item, j.max_workers_per_item, j.settings, s.labels,
+           EXISTS (SELECT 1 FROM job_teams t WHERE t.job_id = j.id),
+           EXISTS (SELECT 1 FROM job_teams t JOIN team_members m ON m.team_id = t.team_id
+                   WHERE t.job_id = j.id AND m.worker_id = :worker_id)
+    FROM jobs j JOIN label_schemas s ON s.id = j.label_schema_id
+"""
+JOB_BY_NAME = Sql(_JOB + " WHERE j.name_key = :name_key")
+JOB_BY_ID = Sql(_JOB + " WHERE j.id = :job_id")
+
+
+def load_job(db: Driver, *, worker_id: int, name: str | None = None, job_id: int | None = None) -> JobRow | None:
+    if name is not None:
+        row = db.one(JOB_BY_NAME, {"name_key": name.lower(), "worker_id": worker_id})
+    else:
+        row = db.one(JOB_BY_ID, {"job_id": job_id, "worker_id": worker_id})
+    if row is None:
+        return None
+    (id_, name_, state, started, availability, limit, concurrent, per_item, max_per_item, settings, labels, r, m) = row
+    return JobRow(
+        id=id_,
+        name=name_,
+        state=JobState(state),
+        started_at=db.read_time(started),
+        task_availability_s=availability,
+        task_time_limit_s=limit,
+        max_concurrent_tasks=concurrent,
+        workers_per_item=per_item,
+        max_workers_per_item=max_per_item,
+        settings=dict(db.read_json(settings) or {}),
+        labels=tuple(str(label) for label in db.read_json(labels)),
+        restricted=bool(r),
+        member=bool(m),
+    )
+
+
+# --- next task -------------------------------------------------------------------------------------------------
+
+ANY_STALE_LEASE = Sql(
+    "SELECT 1 FROM task_leases WHERE job_id = :job_id AND state = 'active' AND expires_at < :now LIMIT 1"
+)
+#: The caller's live leases, oldest first, each with its tweet.
+HELD_LEASES = Sql("""
+    SELECT l.id, l.item_id, l.leased_at, l.expires_at, i.external_id, i.text
+    FROM task_leases l JOIN items i ON i.id = l.item_id
+    WHERE l.job_id = :job_id AND l.worker_id = :worker_id AND l.state = 'active'
+    ORDER BY l.leased_at, l.id
+""")
+IN_FLIGHT_ITEMS = Sql("SELECT count(*) FROM job_items WHERE job_id = :job_id AND is_done = false AND started = true")
+# Open items the caller has not held, answered or skipped, in the routing index's order (started items first,
+# then by priority, then in dataset order); rows another transaction has locked are passed over.
+_PICK = """
+    SELECT ji.item_id, i.external_id, i.text
+    FROM job_items ji JOIN items i ON i.id = ji.item_id
+    WHERE ji.job_id = :job_id AND ji.is_done = false
+      AND ji.judgments_accepted + ji.leases_active < ji.judgments_wanted {only_started}
+      AND NOT EXISTS (SELECT 1 FROM task_leases l
+                      WHERE l.job_id = ji.job_id AND l.worker_id = :worker_id AND l.item_id = ji.item_id
+                        AND l.state IN ('active', 'submitted', 'declined'))
+    ORDER BY ji.started DESC, ji.priority DESC, ji.item_id
+    LIMIT 1
+"""
+PICK_ITEM = Sql(_PICK.format(only_started=""), lock="FOR UPDATE OF ji SKIP LOCKED")
+PICK_STARTED_ITEM = Sql(_PICK.format(only_started="AND ji.started = true"), lock="FOR UPDATE OF ji SKIP LOCKED")
+INSERT_LEASE = Sql("""
+    INSERT INTO task_leases (job_id, item_id, worker_id, state, leased_at, expires_at)
+    VALUES (:job_id, :item_id, :worker_id, 'active', :leased_at, :expires_at)
+    RETURNING id
+""")
+CLAIM_SLOT = Sql("""
+    UPDATE job_items SET leases_active = leases_active + 1, started = true
+    WHERE job_id = :job_id AND item_id = :item_id
+""")
+
+# --- submit and decline --------------------------------------------------------------------------------------
+
+#: The lease's item row, locked, with the lease's owner (job, item and worker of a lease never change).
+_LOCK_ITEM_OF_LEASE = Sql(
+    """
+    SELECT ji.job_id, ji.item_id, ji.judgments_wanted, ji.judgments_accepted, ji.leases_active, ji.is_gold,
+           ji.is_done, l.worker_id
+    FROM task_leases l JOIN job_items ji ON ji.job_id = l.job_id AND ji.item_id = l.item_id
+    WHERE l.id = :lease_id
+    """,
+    lock="FOR UPDATE OF ji",
+)
+#: Read after the item's row is locked: every change of a lease's state happens under that lock.
+LEASE_STATE = Sql("""
+    SELECT l.state, l.leased_at,
+           (SELECT max(j.revision) FROM judgments j
+            WHERE j.job_id = l.job_id AND j.item_id = l.item_id AND j.worker_id = l.worker_id)
+    FROM task_leases l WHERE l.id = :lease_id
+""")
+INSERT_JUDGMENT = Sql("""
+    INSERT INTO judgments (job_id, item_id, worker_id, lease_id, label, revision, idempotency_key, time_spent_s,
+                           accepted_at, submitted_at, iteration)
+    VALUES (:job_id, :item_id, :worker_id, :lease_id, :label, :revision, :idempotency_key, :time_spent_s,
+            :accepted_at, :submitted_at, 0)
+    RETURNING id
+""")
+CLOSE_LEASE = Sql("UPDATE task_leases SET state = :state, closed_at = :closed_at WHERE id = :lease_id")
+_WRITE_COUNTS = Sql("""
+    UPDATE job_items SET judgments_wanted = :wanted, judgments_accepted = :accepted, leases_active = :leases,
+                         is_done = :done
+    WHERE job_id = :job_id AND item_id = :item_id
+""")
+ANY_OPEN_ITEM = Sql("SELECT 1 FROM job_items WHERE job_id = :job_id AND is_done = false LIMIT 1")
+
+
+def lock_item_of_lease(db: Driver, lease_id: int) -> tuple[ItemCounts, int] | None:
+    """The lease's item counters (row locked) and the lease's worker; None when there is no such lease."""
+    row = db.one(_LOCK_ITEM_OF_LEASE, {"lease_id": lease_id})
+    if row is None:
+        return None
+    job_id, item_id, wanted, accepted, leases, is_gold, is_done, worker_id = row
+    counts = ItemCounts(job_id, item_id, wanted, accepted, leases, bool(is_gold), bool(is_done))
+    return counts, worker_id
+
+
+def write_counts(db: Driver, counts: ItemCounts) -> None:
+    db.run(
+        _WRITE_COUNTS,
+        {
+            "job_id": counts.job_id,
+            "item_id": counts.item_id,
+            "wanted": counts.judgments_wanted,
+            "accepted": counts.judgments_accepted,
+            "leases": counts.leases_active,
+            "done": counts.is_done,
+        },
+    )
+
+
+# --- per-submit majority vote ---------------------------------------------------------------------------------
+
+ITEM_ANSWERS = Sql(
+    "SELECT worker_id, label FROM judgments WHERE job_id = :job_id AND item_id = :item_id ORDER BY worker_id, revision"
+)
+UPSERT_VOTE = Sql("""
+    INSERT INTO consolidated_labels (job_id, item_id, label, class_index, confidence, method, human_annotated,
+                                     judgment_count, model_version_id, updated_at)
+    VALUES (:job_id, :item_id, :label, :class_index, :confidence, 'mv', true, :judgment_count, NULL, :updated_at)
+    ON CONFLICT (job_id, item_id) DO UPDATE SET
+        label = excluded.label, class_index = excluded.class_index, confidence = excluded.confidence,
+        method = excluded.method, human_annotated = excluded.human_annotated,
+        judgment_count = excluded.judgment_count, model_version_id = excluded.model_version_id,
+        updated_at = excluded.updated_at
+""")
+DELETE_VOTE = Sql(
+    "DELETE FROM consolidated_labels WHERE job_id = :job_id AND item_id = :item_id AND human_annotated = true"
+)

@@ -131,6 +131,60 @@ class TestCompiled:
         assert ml.compile_linear(binary.steps[1][1]) is None
 
 
+class TestCharGrams:
+    """The batch character n-gram counter counts exactly what scikit-learn's ``analyzer="char"`` counts."""
+
+    @staticmethod
+    def reference(vocabulary: dict[str, int], docs: list[str], low: int, high: int) -> set[tuple[int, int, int]]:
+        from collections import Counter
+
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        analyzer = CountVectorizer(analyzer="char", ngram_range=(low, high), lowercase=False).build_analyzer()
+        out = set()
+        for row, doc in enumerate(docs):
+            for gram, count in Counter(analyzer(doc)).items():
+                if gram in vocabulary:
+                    out.add((row, vocabulary[gram], count))
+        return out
+
+    @pytest.mark.parametrize("ngram_range", [(2, 5), (1, 3)])
+    def test_matches_string_counting(self, ngram_range: tuple[int, int]) -> None:
+        from groundswell.ml.chargrams import CharGramIndex
+
+        train = ["hello there", "aaaa bbbb", "ab  ab\tab", "héllo wörld 😂"]
+        low, high = ngram_range
+        grams = sorted({g for doc in train for g in _char_grams(doc, low, high)})
+        vocabulary = {g: i for i, g in enumerate(grams)}
+        index = CharGramIndex.build(vocabulary, ngram_range)
+        assert index is not None
+        docs = ["hello   there hello", "", "a", "ab", "aaaaaa", "zzz unseen ℵ chars hé", "😂😂 ab\n\nab", "x\x00y"]
+        rows, columns, counts = index.count(docs)
+        got = set(zip(rows.tolist(), columns.tolist(), counts.tolist(), strict=True))
+        assert got == self.reference(vocabulary, docs, low, high)
+        assert [len(part) for part in index.count([])] == [0, 0, 0]
+
+    def test_large_alphabets_split_the_batch_or_fall_back(self) -> None:
+        from groundswell.ml.chargrams import CharGramIndex
+
+        alphabet = [chr(0x4E00 + i) for i in range(3000)]  # 12 bits a character: 60 bits for a 5-gram
+        vocabulary = {"".join(alphabet[i : i + 2]): i for i in range(len(alphabet) - 1)}
+        index = CharGramIndex.build(vocabulary, (2, 5))
+        assert index is not None
+        docs = ["".join(alphabet[i : i + 7]) for i in range(0, 300, 10)]  # 30 documents: 5 more bits
+        rows, columns, counts = index.count(docs)
+        got = set(zip(rows.tolist(), columns.tolist(), counts.tolist(), strict=True))
+        assert got == self.reference(vocabulary, docs, 2, 5)
+        assert CharGramIndex.build(vocabulary, (2, 6)) is None  # 72 bits: count with strings instead
+        assert CharGramIndex.build({}, (2, 5)) is None
+
+
+def _char_grams(doc: str, low: int, high: int) -> list[str]:
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    return list(CountVectorizer(analyzer="char", ngram_range=(low, high), lowercase=False).build_analyzer()(doc))
+
+
 class TestMetrics:
     def test_macro_recall_weighs_classes_equally(self) -> None:
         metrics = evaluate([0, 0, 0, 0, 1, 2], [0, 0, 0, 0, 0, 2], ["neg", "neu", "pos"])
@@ -195,6 +249,7 @@ class TestArtifacts:
 def test_public_names_match_all() -> None:
     public = {n for n in vars(ml) if not n.startswith("_")} - {
         "artifacts",
+        "chargrams",
         "embed",
         "fast",
         "features",

@@ -4,7 +4,8 @@ Why: serving predicts one tweet at a time at thousands of requests a second, and
 path (input validation, per-step dispatch, building a sparse matrix per vectoriser, then a TF-IDF transformer,
 then a sparse product) costs far more than the arithmetic. A linear model over TF-IDF features is a sum over
 the n-grams a tweet contains, so :class:`CompiledLinearModel` folds each vectoriser's IDF into the
-classifier's weights once, counts n-grams with C-level ``Counter`` and slicing, and sums the folded weights
+classifier's weights once, counts word n-grams with C-level ``Counter`` and character n-grams as integer
+keys for a whole batch (:mod:`groundswell.ml.chargrams`, the bulk of the cost), and sums the folded weights
 with ``numpy.bincount``. It reproduces sub-linear TF, IDF and per-block L2 normalisation exactly (up to
 float rounding: scikit-learn computes in float32 here).
 
@@ -27,6 +28,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from groundswell.ml.chargrams import CharGramIndex
 from groundswell.ml.lexicon import VaderFeatures
 from groundswell.ml.normalize import normalize_tweets
 
@@ -55,6 +57,8 @@ class _Block:
     idf: NDArray[np.float64]
     #: ``idf[:, None] * coef`` for this block's columns: one row per n-gram, one column per class.
     folded: NDArray[np.float64]
+    #: Character n-grams counted as integers for a whole batch (None: count with strings).
+    chars: CharGramIndex | None = None
 
     def grams(self, doc: str) -> Iterator[str]:
         low, high = self.ngram_range
@@ -72,8 +76,10 @@ class _Block:
             parts.append(map(" ".join, zip(*[tokens[i:] for i in range(n)], strict=False)))
         return chain.from_iterable(parts)
 
-    def scores(self, docs: Sequence[str]) -> NDArray[np.float64]:
-        """This block's contribution to the decision function: ``l2norm(tfidf(doc)) @ coef``."""
+    def counts(self, docs: Sequence[str]) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+        """(document, vocabulary column, count) for every in-vocabulary n-gram of every document."""
+        if self.chars is not None:
+            return self.chars.count(docs)
         # Python lists grown by C-level extend() calls, converted to arrays once per batch.
         all_ids: list[int] = []
         all_counts: list[int] = []
@@ -84,15 +90,19 @@ class _Block:
             all_ids.extend(map(get, counts.keys(), repeat(-1)))
             all_counts.extend(counts.values())
             lengths.append(len(counts))
-        classes = self.folded.shape[1]
-        out = np.zeros((len(docs), classes))
         ids = np.array(all_ids, dtype=np.int64)
         keep = ids >= 0
-        if not keep.any():
-            return out
         rows = np.repeat(np.arange(len(docs)), lengths)[keep]
-        ids = ids[keep]
-        tf = 1.0 + np.log(np.array(all_counts, dtype=np.float64)[keep])
+        return rows, ids[keep], np.array(all_counts, dtype=np.int64)[keep]
+
+    def scores(self, docs: Sequence[str]) -> NDArray[np.float64]:
+        """This block's contribution to the decision function: ``l2norm(tfidf(doc)) @ coef``."""
+        classes = self.folded.shape[1]
+        out = np.zeros((len(docs), classes))
+        rows, ids, counts = self.counts(docs)
+        if not len(ids):
+            return out
+        tf = 1.0 + np.log(counts.astype(np.float64))
         norms = np.sqrt(np.bincount(rows, weights=(tf * self.idf[ids]) ** 2, minlength=len(docs)))
         norms[norms == 0] = 1.0
         weights = self.folded[ids]
@@ -123,13 +133,16 @@ def _block(vectorizer: Any, coef: NDArray[np.float64]) -> _Block | None:
     if pattern is not None and pattern.groups > 1:
         return None
     idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+    ngram_range = (int(vectorizer.ngram_range[0]), int(vectorizer.ngram_range[1]))
+    chars = CharGramIndex.build(vectorizer.vocabulary_, ngram_range) if vectorizer.analyzer == "char" else None
     return _Block(
         analyzer=vectorizer.analyzer,
-        ngram_range=tuple(vectorizer.ngram_range),
+        ngram_range=ngram_range,
         token_pattern=pattern,
         vocabulary=vectorizer.vocabulary_,
         idf=idf,
         folded=idf[:, None] * coef,
+        chars=chars,
     )
 
 

@@ -60,4 +60,7 @@ def serve_command(
         workers=workers,
         log_level=log_level,
         access_log=False,
+        # uvicorn restarts a worker that takes longer than this to start or to answer its ping (default 5 s);
+        # importing the app takes 1–2 s on a quiet 2-core machine and several times that on a busy one.
+        timeout_worker_healthcheck=60,
     )

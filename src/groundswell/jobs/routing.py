@@ -260,18 +260,29 @@ def submit_answer(
 
     after_answer(db, job, counts)  # per-submit majority vote; dynamic redundancy may ask for one more answer
     sql.write_counts(db, counts)
-    if counts.is_done and db.one(sql.ANY_OPEN_ITEM, {"job_id": job.id}) is None and maybe_complete(session, job):
+    completed = (
+        counts.is_done and db.one(sql.ANY_OPEN_ITEM, {"job_id": job.id}) is None and maybe_complete(session, job)
+    )
+    if completed:
         request_consolidation(session, job)  # the full model at job end
     result = SubmitResult(inserted[0], lease_id, job.id, job.name, counts.item_id, label, revision, now)
-    return _with_next(session, db, result, worker, next_exclude, now)
+    return _with_next(session, db, result, worker, next_exclude, now, job=None if completed else job)
 
 
 def _with_next(
-    session: Session, db: Driver, result: SubmitResult, worker: Worker, exclude: frozenset[int] | None, now: datetime
+    session: Session,
+    db: Driver,
+    result: SubmitResult,
+    worker: Worker,
+    exclude: frozenset[int] | None,
+    now: datetime,
+    *,
+    job: JobRow | None = None,
 ) -> SubmitResult:
+    """The result with the worker's next task added, when asked for; ``job`` if it is still as read."""
     if exclude is None:
         return result
-    job = _job(db, worker, job_id=result.job_id)  # read again: the answer may have completed the job
+    job = job or _job(db, worker, job_id=result.job_id)
     return replace(result, next=_next_task(session, db, job, worker, exclude, now))
 
 

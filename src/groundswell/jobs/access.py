@@ -11,11 +11,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from groundswell.domain import WorkerKind
 from groundswell.errors import ConflictError, InvalidInputError, NotFoundError
+from groundswell.store.driver import Driver, Sql
 from groundswell.store.tables import ApiKey, Invite, Job, JobTeam, Team, TeamMember, WebSession, Worker, utcnow
 
 __all__ = [
@@ -47,8 +48,9 @@ def _check_email(email: str) -> str:
 
 @dataclass(frozen=True)
 class SignedIn:
+    #: Detached from the session (read below the ORM, on every request): use it for its fields and id.
     worker: Worker
-    web_session: WebSession
+    csrf_token: str
 
 
 def create_admin(session: Session, email: str, name: str | None = None) -> tuple[Worker, str]:
@@ -143,22 +145,33 @@ def create_web_session(session: Session, worker: Worker, *, ttl: timedelta) -> s
     return token
 
 
-#: Built once: every annotator request signs in with it (building a statement costs more than running it).
-_SIGNED_IN = (
-    select(WebSession, Worker)
-    .join(Worker, Worker.id == WebSession.worker_id)
-    .where(WebSession.token_hash == bindparam("token_hash"))
-)
+#: Every annotator request signs in with this, so it runs on the driver connection (see store.driver).
+_SIGNED_IN = Sql("""
+    SELECT w.id, w.email, w.display_name, w.kind, w.is_active, w.created_at, s.csrf_token, s.expires_at
+    FROM web_sessions s JOIN workers w ON w.id = s.worker_id
+    WHERE s.token_hash = :token_hash
+""")
 
 
 def worker_for_session(session: Session, token: str, *, now: datetime | None = None) -> SignedIn | None:
-    row = session.execute(_SIGNED_IN, {"token_hash": _digest(token)}).one_or_none()
+    db = Driver(session)
+    row = db.one(_SIGNED_IN, {"token_hash": _digest(token)})
     if row is None:
         return None
-    web_session, worker = row
-    if web_session.expires_at <= (now or utcnow()) or not worker.is_active:
+    worker_id, email, name, kind, is_active, created_at, csrf_token, expires_at = row
+    expires = db.read_time(expires_at)
+    if expires is None or expires <= (now or utcnow()) or not is_active:
         return None
-    return SignedIn(worker=worker, web_session=web_session)
+    worker = Worker(
+        id=worker_id,
+        email=email,
+        display_name=name,
+        kind=WorkerKind(kind),
+        is_active=bool(is_active),
+        created_at=db.read_time(created_at),
+    )
+    make_transient_to_detached(worker)  # as if loaded and detached: never inserted, mergeable if ever needed
+    return SignedIn(worker=worker, csrf_token=csrf_token)
 
 
 def end_web_session(session: Session, token: str) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from groundswell.consolidate._encoding import EncodedAnswers
-from groundswell.consolidate.calibration import fit_error_correlation, fit_error_correlation_heldout, log_normalise
+from groundswell.consolidate.calibration import fit_error_correlation, fit_error_correlation_heldout
 
 __all__ = ["Calibration", "EMFit", "HeldoutConfusion", "choose_correlation", "heldout_confusion", "run_em"]
 
@@ -45,7 +45,10 @@ class EMFit:
         confusion: Per worker, ``P(given label | true label)``, shape ``(n_workers, n_labels, n_labels)``.
         mass: Per worker and true label, the (pseudo-)judgments behind that row of ``confusion``: expected
             counts plus the prior's pseudo-counts, shape ``(n_workers, n_labels)``.
-        log_lik: Per task, ``Σ_j log C_j[t, label_j]``: the judgments' evidence, as if no task were gold.
+        log_lik: Per task, ``Σ_j log C_j[t, label_j]``: the judgments' evidence, as if no task were gold,
+            shape ``(n_tasks, n_labels)`` (a column-major view).
+        posterior: Per task, the uncalibrated posterior from ``log_prior`` and ``log_lik`` (gold tasks
+            clamped to their label), same shape and layout as ``log_lik``.
         history: Log-likelihood after each iteration.
     """
 
@@ -53,15 +56,8 @@ class EMFit:
     confusion: FloatArray
     mass: FloatArray
     log_lik: FloatArray
+    posterior: FloatArray
     history: list[float]
-
-
-def _clamp_gold(enc: EncodedAnswers, probas: FloatArray) -> FloatArray:
-    gold = enc.is_gold
-    if gold.any():
-        probas[gold] = 0.0
-        probas[gold, enc.gold[gold]] = 1.0
-    return probas
 
 
 def _log_confusion_rows(enc: EncodedAnswers, confusion: FloatArray) -> FloatArray:
@@ -96,6 +92,9 @@ def run_em(
 ) -> EMFit:
     """Alternate M- and E-steps from initial task posteriors until the log-likelihood settles.
 
+    Task-sized tables are held label-major, ``(n_labels, n_tasks)``, so that every per-task operation runs
+    on contiguous rows and each sparse product is one pass over the judgments per label.
+
     Args:
         enc: Coded judgments; gold tasks stay clamped to their label throughout.
         init: Initial task posteriors, shape ``(n_tasks, n_labels)`` (e.g. majority-vote shares).
@@ -108,35 +107,57 @@ def run_em(
     Returns:
         The learned parameters and final scores.
     """
-    k = enc.n_labels
-    probas = _clamp_gold(enc, init.copy())
-    gold = enc.is_gold
-    gold_rows = np.flatnonzero(gold)
+    k, n_workers = enc.n_labels, enc.n_workers
+    by_task, by_pair = enc.incidence, enc.incidence_t
+    gold_rows = np.flatnonzero(enc.is_gold)
+    gold_labels = enc.gold[gold_rows]
+    free_rows = ~enc.is_gold if len(gold_rows) else None
+    probas = np.ascontiguousarray(init.T, dtype=np.float64)
+    probas[:, gold_rows] = 0.0
+    probas[gold_labels, gold_rows] = 1.0
     history: list[float] = []
     log_prior = np.zeros(k)
-    confusion = np.zeros((enc.n_workers, k, k))
-    mass = np.zeros((enc.n_workers, k))
-    log_lik = np.zeros((enc.n_tasks, k))
+    confusion = np.zeros((n_workers, k, k))
+    mass = np.zeros((n_workers, k))
+    counts = np.empty((n_workers, k, k))
+    # Task-sized buffers, reused by every iteration: fresh temporaries of this size cost page faults.
+    log_lik, posterior = np.zeros((k, enc.n_tasks)), np.empty((k, enc.n_tasks))
+    top, total = np.empty(enc.n_tasks), np.empty(enc.n_tasks)
     for _ in range(max(n_iter, 1)):
-        counts = np.asarray(enc.incidence_t @ probas).reshape(enc.n_workers, k, k).transpose(0, 2, 1)
+        for true in range(k):  # counts[w, true, given]: posterior mass of `true` on w's `given` answers
+            counts[:, true, :] = (by_pair @ probas[true]).reshape(n_workers, k)
         pseudo = m_step(counts)
         mass = pseudo.sum(axis=2)
         confusion = np.where(
             mass[:, :, None] > 0, pseudo / np.where(mass > 0, mass, 1.0)[:, :, None], _unseen_rows(counts)
         )
         # Add-one smoothing keeps a label nobody chose possible without letting it matter.
-        log_prior = np.log((np.einsum("ij->j", probas) + 1.0) / (enc.n_tasks + k))
-        log_lik = np.asarray(enc.incidence @ _log_confusion_rows(enc, confusion))
-        scores = log_prior + log_lik
-        log_probas, normaliser = log_normalise(scores)
-        probas = _clamp_gold(enc, np.exp(log_probas))
-        free = float(normaliser[~gold].sum())
-        loglik = free + float(scores[gold_rows, enc.gold[gold_rows]].sum())
+        log_prior = np.log((probas.sum(axis=1) + 1.0) / (enc.n_tasks + k))
+        log_rows = np.log(np.maximum(confusion, _FLOOR)).transpose(1, 0, 2).reshape(k, n_workers * k)
+        for true in range(k):
+            log_lik[true] = by_task @ log_rows[true]
+        # E-step: posterior = column-wise softmax of the scores, built in place.
+        np.add(log_lik, log_prior[:, None], out=posterior)
+        gold_score = float(posterior[gold_labels, gold_rows].sum())
+        np.max(posterior, axis=0, out=top)
+        np.subtract(posterior, top, out=posterior)
+        np.exp(posterior, out=posterior)
+        np.sum(posterior, axis=0, out=total)
+        np.divide(posterior, total, out=posterior)
+        posterior[:, gold_rows] = 0.0
+        posterior[gold_labels, gold_rows] = 1.0
+        probas = posterior
+        # Log-likelihood: each free task's log-sum-exp of its scores, plus the gold tasks' known-label scores.
+        normaliser = np.add(top, np.log(total, out=total), out=total)
+        free = float(normaliser.sum() if free_rows is None else normaliser[free_rows].sum())
+        loglik = free + gold_score
         converged = bool(history) and abs(loglik - history[-1]) <= tol * max(abs(loglik), 1.0)
         history.append(loglik)
         if converged:
             break
-    return EMFit(log_prior=log_prior, confusion=confusion, mass=mass, log_lik=log_lik, history=history)
+    return EMFit(
+        log_prior=log_prior, confusion=confusion, mass=mass, log_lik=log_lik.T, posterior=probas.T, history=history
+    )
 
 
 def heldout_confusion(enc: EncodedAnswers, fit: EMFit, rows: IntArray, posterior: FloatArray) -> FloatArray:
@@ -195,14 +216,17 @@ def choose_correlation(
             return 0.0, "none"
         rho = fit_error_correlation(fit.log_prior, fit.log_lik[gold_rows], per_task[gold_rows], enc.gold[gold_rows])
         return rho, "gold"
-    usable = np.flatnonzero((per_task[enc.task] >= 2) & ~enc.is_gold[enc.task])
+    usable = np.flatnonzero(((per_task >= 2) & ~enc.is_gold)[enc.task])
     if len(usable) < _HELDOUT_MIN:
         return 0.0, "none"
     if len(usable) > _HELDOUT_SAMPLE:
-        usable = np.sort(rng.choice(usable, size=_HELDOUT_SAMPLE, replace=False))
-    task_lik = fit.log_lik[enc.task[usable]]
+        picked = np.zeros(enc.n_answers, dtype=bool)  # sorting the sample by marking it: O(n), no sort
+        picked[rng.choice(usable, size=_HELDOUT_SAMPLE, replace=False)] = True
+        usable = np.flatnonzero(picked)
+    task = enc.task[usable]
+    task_lik = fit.log_lik[task]
     own = _log_confusion_rows(enc, fit.confusion)[enc.worker_label[usable]]
-    posterior = np.exp(log_normalise(fit.log_prior + task_lik)[0])
+    posterior = fit.posterior[task]  # gold tasks are not usable: no clamped rows here
     loo = heldout(enc, fit, usable, posterior)
-    n_others = per_task[enc.task[usable]] - 1.0
+    n_others = per_task[task] - 1.0
     return fit_error_correlation_heldout(fit.log_prior, task_lik - own, n_others, loo), "heldout"

@@ -1,8 +1,8 @@
 """Integer coding of judgments, so that every algorithm works on flat arrays and sparse matrices.
 
 Tasks, workers and labels become ``0..n-1`` codes once; after that, no algorithm touches a Python object
-per judgment. The two sparse matrices built here carry all the per-judgment work of EM as a single
-sparse × dense product each way.
+per judgment. The sparse incidence matrix built here (and its transpose, a free view) carries all the
+per-judgment work of EM as sparse × dense products, one pass over the judgments per label each way.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import scipy.sparse as sp
 
 from groundswell.consolidate._validation import (
     AnswersLike,
+    Factorized,
     GoldLike,
-    check_answers,
+    check_answers_coded,
     check_gold,
     check_no_repeats,
     resolve_labels,
@@ -93,12 +94,21 @@ class EncodedAnswers:
         """
         ones = np.ones(self.n_answers, dtype=np.float64)
         shape = (self.n_tasks, self.n_workers * self.n_labels)
+        if self.n_answers > 1 and bool(np.all(self.task[1:] >= self.task[:-1])):
+            # Judgments already grouped by task: the row pointers are a running count, no sorting needed.
+            indptr = np.zeros(self.n_tasks + 1, dtype=np.int64)
+            np.cumsum(np.bincount(self.task, minlength=self.n_tasks), out=indptr[1:])
+            return sp.csr_matrix((ones, self.worker_label, indptr), shape=shape)
         return sp.csr_matrix((ones, (self.task, self.worker_label)), shape=shape)
 
-    @cached_property
-    def incidence_t(self) -> sp.csr_matrix:
-        """Transpose of :attr:`incidence`, stored row-major for fast M-steps."""
-        return self.incidence.T.tocsr()
+    @property
+    def incidence_t(self) -> sp.csc_matrix:
+        """Transpose of :attr:`incidence` (a free view, column-major).
+
+        Its product with a vector reads the task posteriors in task order and adds them into the few
+        (worker, label) rows, which stay in cache: faster than a row-major copy that gathers tasks at random.
+        """
+        return self.incidence.T
 
     def vote_counts(self, weights: FloatArray | None = None) -> FloatArray:
         """Per task and label: the number (or weighted sum) of votes, shape ``(n_tasks, n_labels)``."""
@@ -116,8 +126,30 @@ class EncodedAnswers:
         return np.bincount(self.task, minlength=self.n_tasks).astype(np.float64)
 
 
-def _codes(values: pd.Series[Any]) -> tuple[IntArray, pd.Index]:
-    """Factorise ids, sorted when they can be compared (so outputs come in a predictable order)."""
+def _codes(values: pd.Series[Any], coded: Factorized | None) -> tuple[IntArray, pd.Index]:
+    """Code ids ``0..n-1``, sorted when they can be compared (so outputs come in a predictable order).
+
+    Same result as ``pd.factorize(values, sort=True)`` (unsorted when the ids do not compare), reached
+    faster: from the unsorted codes validation already computed (only the distinct ids get sorted), or,
+    for integer ids in a compact range, by marking the ids present in a table as long as that range.
+    """
+    if coded is not None:
+        codes, distinct = coded
+        try:
+            rank, ordered = pd.factorize(distinct, sort=True)
+        except TypeError:
+            return codes, distinct
+        return np.asarray(rank, dtype=np.intp)[codes], pd.Index(ordered)
+    array = values.to_numpy()
+    if array.dtype.kind in "iu" and len(array) > 0:
+        low, high = int(array.min()), int(array.max())
+        if high - low <= 4 * len(array) + 1024 and -(2**62) < low <= high < 2**62:
+            offset = array.astype(np.intp, copy=False)
+            offset = offset - low if low != 0 else offset
+            present = np.zeros(high - low + 1, dtype=bool)
+            present[offset] = True
+            rank = np.cumsum(present, dtype=np.intp) - 1
+            return rank[offset], pd.Index(np.flatnonzero(present).astype(array.dtype) + array.dtype.type(low))
     try:
         codes, uniques = pd.factorize(values, sort=True)
     except TypeError:
@@ -140,17 +172,17 @@ def encode_answers(
     Returns:
         The coded judgments.
     """
-    answers = check_answers(data, labels, check_duplicates=False)
+    answers, coded = check_answers_coded(data, labels)
     gold_values: list[Hashable] = []
     if gold is not None:
         gold_values = list(gold.dropna()) if isinstance(gold, pd.Series) else list(gold.values())
     # Labels are few: code the column once and look up only its distinct values (millions of rows stay
     # integer; converting them to Python objects would dominate the whole fit).
-    given, distinct = pd.factorize(answers["label"])
+    given, distinct = coded["label"] if "label" in coded else pd.factorize(answers["label"])
     found = np.concatenate([np.asarray(distinct, dtype=object), np.asarray(gold_values, dtype=object)])
     label_index = resolve_labels(found, labels)
-    task, tasks = _codes(answers["task"])
-    worker, workers = _codes(answers["worker"])
+    task, tasks = _codes(answers["task"], coded.get("task"))
+    worker, workers = _codes(answers["worker"], coded.get("worker"))
     check_no_repeats(answers, task, worker, len(workers))
     label = np.asarray(label_index.get_indexer(pd.Index(distinct, dtype=object)), dtype=np.intp)[given]
     gold_codes = np.full(len(tasks), -1, dtype=np.intp)

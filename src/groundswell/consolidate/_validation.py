@@ -19,8 +19,10 @@ from groundswell.errors import InvalidInputError
 __all__ = [
     "ANSWER_COLUMNS",
     "AnswersLike",
+    "Factorized",
     "GoldLike",
     "check_answers",
+    "check_answers_coded",
     "check_gold",
     "check_labels",
     "check_no_repeats",
@@ -37,6 +39,9 @@ AnswersLike: TypeAlias = pd.DataFrame | Mapping[str, npt.ArrayLike]
 GoldLike: TypeAlias = "pd.Series[Any] | Mapping[Hashable, Hashable]"
 
 _MAX_EXAMPLES = 3
+
+#: pandas 3 always copies on write, so a column selection is already independent of the caller's frame.
+_COPY_ON_WRITE = int(pd.__version__.split(".", 1)[0]) >= 3
 
 
 def _rows(index: pd.Index, mask: npt.NDArray[np.bool_], source: str, unit: str) -> str:
@@ -86,6 +91,10 @@ def check_labels(labels: Sequence[Hashable]) -> pd.Index:
     return index
 
 
+#: Integer codes of a column and the distinct values they index (``pd.factorize`` order, unsorted).
+Factorized: TypeAlias = tuple[npt.NDArray[np.intp], pd.Index]
+
+
 def check_answers(
     data: AnswersLike,
     labels: Sequence[Hashable] | None = None,
@@ -113,6 +122,29 @@ def check_answers(
         InvalidInputError: On a missing column, no rows, an empty id or label, a label outside ``labels``, or
             a worker who judged the same task twice (Dawid–Skene would count that worker twice).
     """
+    answers, coded = check_answers_coded(data, labels, source=source, unit=unit)
+    if check_duplicates:
+        task, _ = coded["task"] if "task" in coded else pd.factorize(answers["task"])
+        worker, workers = coded["worker"] if "worker" in coded else pd.factorize(answers["worker"])
+        check_no_repeats(answers, task, worker, len(workers), source=source, unit=unit)
+    return answers
+
+
+def check_answers_coded(
+    data: AnswersLike,
+    labels: Sequence[Hashable] | None = None,
+    *,
+    source: str = "answers",
+    unit: str = "row",
+) -> tuple[pd.DataFrame, dict[str, Factorized]]:
+    """:func:`check_answers` without the repeat check, also handing back the codes it computed.
+
+    Text columns are factorised to check for blank values on the distinct values only; encoding reuses
+    those codes instead of hashing millions of strings a second time.
+
+    Returns:
+        The checked ``task, worker, label`` table and, for each text column, its ``pd.factorize`` result.
+    """
     frame = _to_frame(data)
     missing = [c for c in ANSWER_COLUMNS if c not in frame.columns]
     if missing:
@@ -120,15 +152,19 @@ def check_answers(
         raise InvalidInputError(
             f"{source} lack column(s) {', '.join(missing)}; expected task, worker, label (found: {found})"
         )
-    answers = frame.loc[:, list(ANSWER_COLUMNS)].copy()
+    answers = frame.loc[:, list(ANSWER_COLUMNS)]
+    if not _COPY_ON_WRITE:  # pandas 3 copies lazily, on the first write to either frame
+        answers = answers.copy()
     if answers.empty:
         raise InvalidInputError(f"{source} contain no judgments; nothing to consolidate")
+    coded: dict[str, Factorized] = {}
     for column in ANSWER_COLUMNS:
         values = answers[column]
         empty = values.isna().to_numpy()
         if values.dtype.kind in "OSUT" or isinstance(values.dtype, pd.StringDtype):
             # Blank text is checked on the distinct values only: ids and labels repeat a lot.
             codes, distinct = pd.factorize(values)
+            coded[column] = (np.asarray(codes, dtype=np.intp), pd.Index(distinct))
             blank = np.fromiter((not str(v).strip() for v in distinct), dtype=bool, count=len(distinct))
             if blank.any():
                 empty = empty | ((codes >= 0) & blank[np.maximum(codes, 0)])
@@ -145,11 +181,7 @@ def check_answers(
                 f"{_rows(answers.index, outside, source, unit)}: label {names} is not one of the job's labels "
                 f"({', '.join(map(str, allowed))})"
             )
-    if check_duplicates:
-        task, _ = pd.factorize(answers["task"])
-        worker, workers = pd.factorize(answers["worker"])
-        check_no_repeats(answers, task, worker, len(workers), source=source, unit=unit)
-    return answers
+    return answers, coded
 
 
 def check_no_repeats(
@@ -169,7 +201,14 @@ def check_no_repeats(
     Raises:
         InvalidInputError: Naming the repeated rows, the worker and the task.
     """
-    pairs = task.astype(np.int64) * max(n_workers, 1) + worker
+    pairs = np.multiply(task, max(n_workers, 1), dtype=np.int64)
+    pairs += worker
+    if len(pairs) > 1 and bool(np.all(task[1:] >= task[:-1])):
+        # Judgments grouped by task (the usual layout): the pairs are nearly sorted, which an adaptive
+        # (stable) sort finishes in about one pass, several times faster than hashing them.
+        ordered = np.sort(pairs, kind="stable")
+        if not bool(np.any(ordered[1:] == ordered[:-1])):
+            return
     dupes = pd.Series(pairs).duplicated(keep="first").to_numpy()
     if dupes.any():
         first = answers[dupes].iloc[0]

@@ -118,11 +118,13 @@ class BaseAggregator(ABC):
         probas = self._fit(enc, rng)
         choice = most_probable(probas, rng)
         keep = ~enc.is_gold
-        tasks = enc.tasks[keep]
-        chosen = choice[keep]
-        self.probas_ = pd.DataFrame(probas[keep], index=tasks, columns=enc.labels)
+        if keep.all():  # no gold: no row selection (and no copies of task-sized arrays)
+            tasks, chosen, kept = enc.tasks, choice, probas
+        else:
+            tasks, chosen, kept = enc.tasks[keep], choice[keep], probas[keep]
+        self.probas_ = pd.DataFrame(kept, index=tasks, columns=enc.labels)
         self.labels_ = pd.Series(enc.labels[chosen], index=tasks, name="label")
-        self.confidence_ = pd.Series(probas[keep][np.arange(len(chosen)), chosen], index=tasks, name="confidence")
+        self.confidence_ = pd.Series(kept[np.arange(len(chosen)), chosen], index=tasks, name="confidence")
         return self
 
     def fit_predict(self, data: AnswersLike, gold: GoldLike | None = None) -> pd.Series[Any]:

@@ -90,14 +90,16 @@ class _EMAggregator(BaseAggregator):
         rho, self.calibration_ = choose_correlation(enc, fit, self.calibration, rng, self._heldout)
         self.error_correlation_ = rho
         keep = ~enc.is_gold
-        n_answers = enc.answers_per_task()
-        raw = calibrated_posterior(fit.log_prior, fit.log_lik[keep], n_answers[keep], 0.0)
-        self.raw_probas_ = pd.DataFrame(raw, index=enc.tasks[keep], columns=enc.labels)
+        everything = bool(keep.all())
+        raw = fit.posterior if everything else fit.posterior[keep]
+        self.raw_probas_ = pd.DataFrame(raw, index=enc.tasks if everything else enc.tasks[keep], columns=enc.labels)
         self.priors_ = pd.Series(np.exp(fit.log_prior), index=enc.labels, name="prior")
         self.loss_history_ = fit.history
         self.n_iter_ = len(fit.history)
         self._store_workers(enc, fit)
-        return calibrated_posterior(fit.log_prior, fit.log_lik, n_answers, rho)
+        if rho == 0.0:  # the discount is a no-op: EM's own posterior is the answer (a copy: raw_probas_ has it)
+            return np.array(fit.posterior)
+        return calibrated_posterior(fit.log_prior, fit.log_lik, enc.answers_per_task(), rho)
 
 
 class DawidSkene(_EMAggregator):

@@ -42,9 +42,10 @@ from groundswell.consolidate import AutoAggregator, BaseAggregator, make_aggrega
 from groundswell.domain import WorkState
 from groundswell.jobs.job_settings import consolidation_settings
 from groundswell.jobs.lifecycle import JobRef, job_labels
+from groundswell.jobs.redundancy import POSTERIOR_METHOD, posterior_consolidation, posterior_rule
 from groundswell.jobs.routing import effective_judgments_query
-from groundswell.jobs.routing_sql import DELETE_VOTE, ITEM_ANSWERS, UPSERT_VOTE, ItemCounts, JobRow
-from groundswell.store.driver import Driver
+from groundswell.jobs.routing_sql import DELETE_VOTE, UPSERT_VOTE, ItemCounts, JobRow
+from groundswell.store.driver import Driver, Sql
 from groundswell.store.tables import (
     ConsolidatedLabel,
     Item,
@@ -143,14 +144,15 @@ def _gold(session: Session, job: Job, labels: Sequence[str]) -> tuple[set[int], 
 # --- the per-submit path --------------------------------------------------------------------------------------
 
 
-def _current_answers(db: Driver, job_id: int, item_id: int) -> list[str]:
-    """The item's effective answers: each worker's highest revision, unless it is a withdrawal.
+def _current_answers(rows: Sequence[tuple[Any, ...]]) -> list[str]:
+    """The item's effective answers from its ``(worker_id, label)`` rows in revision order: each worker's
+    highest revision, unless it is a withdrawal.
 
     The same rule as ``routing.effective_judgments_query``, applied in Python to one item's few rows so the
     query stays on the (job, item) index instead of grouping the whole job.
     """
     latest: dict[int, str | None] = {}
-    for worker_id, label in db.all(ITEM_ANSWERS, {"job_id": job_id, "item_id": item_id}):
+    for worker_id, label in rows:
         latest[worker_id] = label
     return [label for label in latest.values() if label is not None]
 
@@ -172,16 +174,18 @@ def _upsert(session: Session, rows: list[dict[str, Any]], *, only_if_older: bool
         session.execute(stmt, rows[start : start + _WRITE_CHUNK])
 
 
-def incremental_update(db: Driver, job_id: int, labels: Sequence[str], item_id: int) -> ItemEstimate | None:
-    """Re-vote one (non-gold) item from its current answers and store the result; ``None`` when it has no label.
+def incremental_update(
+    db: Driver, job_id: int, labels: Sequence[str], item_id: int, answers: Sequence[tuple[Any, ...]]
+) -> tuple[ItemEstimate | None, tuple[Sql, dict[str, Any]]]:
+    """Re-vote one (non-gold) item from its answer rows (``ITEM_ANSWERS``); the estimate (``None`` when it has
+    no label) and the statement that stores it, for the caller to run with its other writes.
 
     Ties are broken at random with the item id as seed, so re-running gives the same label. An item whose
     answers were all withdrawn loses its human label.
     """
-    votes = _current_answers(db, job_id, item_id)
+    votes = _current_answers(answers)
     if not votes:
-        db.run(DELETE_VOTE, {"job_id": job_id, "item_id": item_id})
-        return None
+        return None, (DELETE_VOTE, {"job_id": job_id, "item_id": item_id})
     counts = Counter(votes)
     top = max(counts.values())
     tied = [label for label in labels if counts.get(label) == top]
@@ -196,8 +200,8 @@ def incremental_update(db: Driver, job_id: int, labels: Sequence[str], item_id: 
         "judgment_count": len(votes),
         "updated_at": db.time(utcnow()),
     }
-    db.run(UPSERT_VOTE, record)
-    return ItemEstimate(item_id=item_id, label=winner, confidence=confidence, judgment_count=len(votes))
+    estimate = ItemEstimate(item_id=item_id, label=winner, confidence=confidence, judgment_count=len(votes))
+    return estimate, (UPSERT_VOTE, record)
 
 
 def needs_more_judgments(job: JobRow, row: ItemCounts, estimate: ItemEstimate | None) -> bool:
@@ -218,21 +222,24 @@ def needs_more_judgments(job: JobRow, row: ItemCounts, estimate: ItemEstimate | 
     return estimate is None or estimate.confidence < settings.threshold
 
 
-def after_answer(db: Driver, job: JobRow, row: ItemCounts) -> ItemEstimate | None:
-    """What ``submit_answer`` does after storing an answer, with the item's row still locked.
+def after_answer(
+    db: Driver, job: JobRow, row: ItemCounts, answers: Sequence[tuple[Any, ...]]
+) -> list[tuple[Sql, dict[str, Any]]]:
+    """What ``submit_answer`` does after storing an answer, with the item's row still locked; returns the
+    writes for the caller to run (with its own, in one round trip).
 
-    Updates the item's majority-vote label, and under dynamic redundancy turns an item that just got all
-    the judgments it wanted, but is still unsure, back into an open one wanting one more. Raising
-    ``judgments_wanted`` keeps the invariant ``accepted + active leases ≤ wanted``; it never passes the
-    job's maximum. The caller writes ``row`` back.
+    Updates the item's majority-vote label from ``answers`` (its ``ITEM_ANSWERS`` rows, the new one included),
+    and under dynamic redundancy turns an item that just got all the judgments it wanted, but is still
+    unsure, back into an open one wanting one more. Raising ``judgments_wanted`` keeps the invariant
+    ``accepted + active leases ≤ wanted``; it never passes the job's maximum. The caller writes ``row`` back.
     """
     if row.is_gold:
-        return None  # gold items inform worker skills but never get a label
-    estimate = incremental_update(db, job.id, job.labels, row.item_id)
+        return []  # gold items inform worker skills but never get a label
+    estimate, write = incremental_update(db, job.id, job.labels, row.item_id, answers)
     if row.is_done and needs_more_judgments(job, row, estimate):
         row.judgments_wanted += 1
         row.is_done = False
-    return estimate
+    return [write]
 
 
 def request_consolidation(session: Session, job: JobRef) -> None:
@@ -267,6 +274,8 @@ def consolidate_job(
         session: An open transaction; nothing is committed here.
         job: The job.
         method: Overrides ``Job.settings["consolidation_method"]`` (``auto``, ``mv``, ``wmv``, ``ds``, ``ods``).
+            Without it, a job under dynamic redundancy's ``posterior`` rule takes its labels from that
+            posterior (``jobs.redundancy``: worker skills and the model's vote; method ``"posterior"``).
         random_state: Seed for tie-breaking.
 
     Returns:
@@ -274,6 +283,7 @@ def consolidate_job(
     """
     started = time.perf_counter()
     snapshot = utcnow()
+    by_posterior = method is None and posterior_rule(job)
     method = method or consolidation_settings(job.settings).method
     labels = job_labels(session, job)
     gold_items, gold = _gold(session, job, labels)
@@ -298,17 +308,22 @@ def consolidate_job(
     if frame.empty:
         session.execute(delete(WorkerSkill).where(WorkerSkill.job_id == job.id))
         return ConsolidationReport(job.name, method, "no judgments yet", 0, 0, 0, len(gold_items), snapshot, 0.0)
-    model = make_aggregator(method, labels=labels, random_state=random_state)
-    model.fit(frame, gold.loc[gold.index.isin(frame["task"])] if len(gold) else None)
-    chosen, reason, fitted = _fitted_method(model, method)
-    per_task = frame.groupby("task").size()
-    keep = ~model.labels_.index.isin(list(gold_items))
-    tasks = model.labels_.index[keep]
-    winners = model.labels_[keep]
-    confidence = model.confidence_[keep].to_numpy(dtype=np.float64)
-    counts = per_task.reindex(tasks).to_numpy()
-    if chosen in _VOTE_METHODS:
-        confidence = np.where(counts == 1, 0.0, confidence)
+    if by_posterior:
+        post = posterior_consolidation(session, job)
+        chosen, reason, fitted, skills = POSTERIOR_METHOD, "posterior rule (job setting)", post.model, post.skills
+        tasks, winners, confidence, counts = post.items, post.labels, post.confidence, post.answers
+    else:
+        model = make_aggregator(method, labels=labels, random_state=random_state)
+        model.fit(frame, gold.loc[gold.index.isin(frame["task"])] if len(gold) else None)
+        chosen, reason, fitted = _fitted_method(model, method)
+        skills = model.skills_
+        keep = ~model.labels_.index.isin(list(gold_items))
+        tasks = model.labels_.index[keep].to_numpy()
+        winners = model.labels_[keep].to_numpy()
+        confidence = model.confidence_[keep].to_numpy(dtype=np.float64)
+        counts = frame.groupby("task").size().reindex(tasks).to_numpy()
+        if chosen in _VOTE_METHODS:
+            confidence = np.where(counts == 1, 0.0, confidence)
     index = {label: position for position, label in enumerate(labels)}
     rows = [
         {
@@ -323,10 +338,10 @@ def consolidate_job(
             "model_version_id": None,
             "updated_at": snapshot,
         }
-        for task, label, conf, count in zip(tasks, winners.to_numpy(), confidence, counts, strict=True)
+        for task, label, conf, count in zip(tasks, winners, confidence, counts, strict=True)
     ]
     _upsert(session, rows, only_if_older=True)
-    _store_skills(session, job, frame, gold, chosen, fitted, model.skills_, labels, snapshot)
+    _store_skills(session, job, frame, gold, chosen, fitted, skills, labels, snapshot)
     return ConsolidationReport(
         job=job.name,
         method=chosen,
@@ -346,7 +361,7 @@ def _store_skills(
     frame: pd.DataFrame,
     gold: pd.Series[Any],
     method: str,
-    fitted: BaseAggregator,
+    fitted: Any,
     skills: pd.Series[float],
     labels: list[str],
     when: datetime,

@@ -119,7 +119,7 @@ def expire_stale_leases(session: Session, job_id: int, now: datetime) -> int:
 
 
 def _job(db: Driver, worker: Worker, *, name: str | None = None, job_id: int | None = None) -> JobRow:
-    job = sql.load_job(db, worker_id=worker.id, name=name, job_id=job_id)
+    job = sql.job_from_row(db, db.one(*sql.job_query(worker_id=worker.id, name=name, job_id=job_id)))
     if job is None:
         assert name is not None  # a lease's job is there: foreign key
         raise NotFoundError(f"no job named {name!r}")
@@ -152,9 +152,11 @@ def _next_task(
         return NoTask(f"job {job.name} is {job.state.value}")
     if job.started_at is not None and now >= job.started_at + timedelta(seconds=job.task_availability_s):
         return NoTask(f"job {job.name} is past its task availability ({job.task_availability_s} s after start)")
-    if db.one(sql.ANY_STALE_LEASE, {"job_id": job.id, "now": db.time(now)}) is not None:
+    params = {"job_id": job.id, "worker_id": worker.id}
+    stale, held = db.batch((sql.ANY_STALE_LEASE, {"job_id": job.id, "now": db.time(now)}), (sql.HELD_LEASES, params))
+    if stale:
         expire_stale_leases(session, job.id, now)
-    held = db.all(sql.HELD_LEASES, {"job_id": job.id, "worker_id": worker.id})
+        held = db.all(sql.HELD_LEASES, params)
     for lease_id, item_id, leased_at, expires_at, external_id, text in held:
         if lease_id not in exclude:
             leased, expires = db.read_time(leased_at), db.read_time(expires_at)
@@ -162,7 +164,6 @@ def _next_task(
             return Task(lease_id, job.name, item_id, external_id, text, list(job.labels), leased, expires)
     if len(held) >= MAX_HELD_LEASES:
         return NoTask("finish the tasks you already hold first")
-    params = {"job_id": job.id, "worker_id": worker.id}
     pick = sql.PICK_ITEM
     if job.max_concurrent_tasks is not None:
         in_flight = db.one(sql.IN_FLIGHT_ITEMS, params)
@@ -173,13 +174,11 @@ def _next_task(
         return NoTask("no work left for you in this job")
     item_id, external_id, text = picked
     expires = now + timedelta(seconds=job.task_time_limit_s)
-    lease = db.one(
-        sql.INSERT_LEASE,
-        {**params, "item_id": item_id, "leased_at": db.time(now), "expires_at": db.time(expires)},
+    lease, _ = db.batch(
+        (sql.INSERT_LEASE, {**params, "item_id": item_id, "leased_at": db.time(now), "expires_at": db.time(expires)}),
+        (sql.CLAIM_SLOT, {"job_id": job.id, "item_id": item_id}),
     )
-    assert lease is not None
-    db.run(sql.CLAIM_SLOT, {"job_id": job.id, "item_id": item_id})
-    return Task(lease[0], job.name, item_id, external_id, text, list(job.labels), now, expires)
+    return Task(lease[0][0], job.name, item_id, external_id, text, list(job.labels), now, expires)
 
 
 def submit_answer(
@@ -209,10 +208,13 @@ def submit_answer(
     if locked is None or locked[1] != worker.id:
         raise NotFoundError(f"no task {lease_id} held by you")
     counts = locked[0]
-    state_row = db.one(sql.LEASE_STATE, {"lease_id": lease_id})  # as of now, with the item row locked
-    assert state_row is not None
-    state, leased_at, last_revision = LeaseState(state_row[0]), state_row[1], state_row[2]
-    job = _job(db, worker, job_id=counts.job_id)
+    # The lease as of now, with the item row locked; and the job.
+    state_rows, job_rows = db.batch(
+        (sql.LEASE_STATE, {"lease_id": lease_id}), sql.job_query(worker_id=worker.id, job_id=counts.job_id)
+    )
+    state, leased_at, last_revision = LeaseState(state_rows[0][0]), state_rows[0][1], state_rows[0][2]
+    job = sql.job_from_row(db, job_rows[0])
+    assert job is not None  # a lease's job is there: foreign key
     if state is LeaseState.SUBMITTED:
         # Only an answered lease can have a stored answer to replay (a retry, or a concurrent duplicate).
         replay = _replay(session, lease_id, job, worker, idempotency_key)
@@ -233,39 +235,40 @@ def submit_answer(
             "your answer was not recorded"
         )
     revision = 0 if last_revision is None else last_revision + 1
+    item = {"job_id": counts.job_id, "item_id": counts.item_id}
+    judgment = {
+        **item,
+        "worker_id": worker.id,
+        "lease_id": lease_id,
+        "label": label,
+        "revision": revision,
+        "idempotency_key": idempotency_key,
+        "time_spent_s": time_spent_s,
+        "accepted_at": leased_at,  # as stored
+        "submitted_at": db.time(now),
+    }
+    closed = {"lease_id": lease_id, "state": LeaseState.SUBMITTED.value, "closed_at": db.time(now)}
     try:
-        inserted = db.one(
-            sql.INSERT_JUDGMENT,
-            {
-                "job_id": counts.job_id,
-                "item_id": counts.item_id,
-                "worker_id": worker.id,
-                "lease_id": lease_id,
-                "label": label,
-                "revision": revision,
-                "idempotency_key": idempotency_key,
-                "time_spent_s": time_spent_s,
-                "accepted_at": leased_at,  # as stored
-                "submitted_at": db.time(now),
-            },
+        inserted, _, answers = db.batch(
+            (sql.INSERT_JUDGMENT, judgment), (sql.CLOSE_LEASE, closed), (sql.ITEM_ANSWERS, item)
         )
     except IntegrityError as exc:  # the key was already used for another task of this worker in this job
         raise ConflictError("this idempotency key was already used for a different answer") from exc
-    assert inserted is not None
-    db.run(sql.CLOSE_LEASE, {"lease_id": lease_id, "state": LeaseState.SUBMITTED.value, "closed_at": db.time(now)})
     counts.judgments_accepted += 1
     counts.is_done = counts.judgments_accepted >= counts.judgments_wanted
     # Imported here: consolidation builds on this module (effective_judgments_query).
     from groundswell.jobs.consolidation import after_answer, request_consolidation
 
-    after_answer(db, job, counts)  # per-submit majority vote; dynamic redundancy may ask for one more answer
-    sql.write_counts(db, counts)
-    completed = (
-        counts.is_done and db.one(sql.ANY_OPEN_ITEM, {"job_id": job.id}) is None and maybe_complete(session, job)
-    )
+    # The per-submit majority vote (dynamic redundancy may ask for one more answer), the counters, and
+    # whether the job has anything left, in one round trip.
+    writes = [*after_answer(db, job, counts, answers), sql.counts_write(counts)]
+    if counts.is_done:
+        writes.append((sql.ANY_OPEN_ITEM, {"job_id": job.id}))
+    results = db.batch(*writes)
+    completed = counts.is_done and not results[-1] and maybe_complete(session, job)
     if completed:
         request_consolidation(session, job)  # the full model at job end
-    result = SubmitResult(inserted[0], lease_id, job.id, job.name, counts.item_id, label, revision, now)
+    result = SubmitResult(inserted[0][0], lease_id, job.id, job.name, counts.item_id, label, revision, now)
     return _with_next(session, db, result, worker, next_exclude, now, job=None if completed else job)
 
 
@@ -330,7 +333,7 @@ def decline_task(session: Session, worker: Worker, lease_id: int, *, now: dateti
         raise ConflictError("this task is already answered; undo it first to skip it")
     if state is LeaseState.ACTIVE:
         counts.leases_active -= 1
-        sql.write_counts(db, counts)
+        db.run(*sql.counts_write(counts))
     db.run(sql.CLOSE_LEASE, {"lease_id": lease_id, "state": LeaseState.DECLINED.value, "closed_at": db.time(now)})
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from groundswell.domain import JobState
 from groundswell.store.driver import Driver, Sql
 
-__all__ = ["ItemCounts", "JobRow", "load_job", "lock_item_of_lease", "write_counts"]
+__all__ = ["ItemCounts", "JobRow", "counts_write", "job_from_row", "job_query", "lock_item_of_lease"]
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,14 @@ JOB_BY_NAME = Sql(_JOB + " WHERE j.name_key = :name_key")
 JOB_BY_ID = Sql(_JOB + " WHERE j.id = :job_id")
 
 
-def load_job(db: Driver, *, worker_id: int, name: str | None = None, job_id: int | None = None) -> JobRow | None:
+def job_query(*, worker_id: int, name: str | None = None, job_id: int | None = None) -> tuple[Sql, dict[str, Any]]:
+    """The statement reading a job (by name or id) as :class:`JobRow` columns, for ``Driver.one`` or a batch."""
     if name is not None:
-        row = db.one(JOB_BY_NAME, {"name_key": name.lower(), "worker_id": worker_id})
-    else:
-        row = db.one(JOB_BY_ID, {"job_id": job_id, "worker_id": worker_id})
+        return JOB_BY_NAME, {"name_key": name.lower(), "worker_id": worker_id}
+    return JOB_BY_ID, {"job_id": job_id, "worker_id": worker_id}
+
+
+def job_from_row(db: Driver, row: tuple[Any, ...] | None) -> JobRow | None:
     if row is None:
         return None
     (id_, name_, state, started, availability, limit, concurrent, per_item, max_per_item, settings, labels, r, m) = row
@@ -173,18 +176,16 @@ def lock_item_of_lease(db: Driver, lease_id: int) -> tuple[ItemCounts, int] | No
     return counts, worker_id
 
 
-def write_counts(db: Driver, counts: ItemCounts) -> None:
-    db.run(
-        _WRITE_COUNTS,
-        {
-            "job_id": counts.job_id,
-            "item_id": counts.item_id,
-            "wanted": counts.judgments_wanted,
-            "accepted": counts.judgments_accepted,
-            "leases": counts.leases_active,
-            "done": counts.is_done,
-        },
-    )
+def counts_write(counts: ItemCounts) -> tuple[Sql, dict[str, Any]]:
+    """The UPDATE that stores ``counts``, for ``Driver.run`` or a batch."""
+    return _WRITE_COUNTS, {
+        "job_id": counts.job_id,
+        "item_id": counts.item_id,
+        "wanted": counts.judgments_wanted,
+        "accepted": counts.judgments_accepted,
+        "leases": counts.leases_active,
+        "done": counts.is_done,
+    }
 
 
 # --- per-submit majority vote ---------------------------------------------------------------------------------

@@ -76,6 +76,19 @@ class Driver:
         count: int = self._execute(statement, params).rowcount
         return count
 
+    def batch(self, *calls: tuple[Sql, Mapping[str, Any]]) -> list[list[tuple[Any, ...]]]:
+        """Run statements in order, none needing another's result; each one's rows (empty for changes).
+
+        One after another on both databases. Measured: sending them as one psycopg pipeline did not make an
+        answer cheaper on this machine (pipeline mode's own work ate the saved round trips), so the simple
+        path stays; the grouping keeps the option open.
+        """
+        return [self._rows(self._execute(statement, params)) for statement, params in calls]
+
+    @staticmethod
+    def _rows(cursor: Any) -> list[tuple[Any, ...]]:
+        return [] if cursor.description is None else list(cursor.fetchall())
+
     def time(self, value: datetime | None) -> Any:
         """A timezone-aware timestamp as the store keeps it."""
         if value is None:

@@ -51,11 +51,14 @@ def embeddings_rows(
 ) -> list[dict[str, Any]]:
     """embeddings-linear, computed as the product model computes it but encoding each split only once.
 
-    ``embeddings-linear`` is a soft-voting average of the TF-IDF model and a logistic regression on MiniLM
-    embeddings; fitting ``VotingClassifier`` here would refit the TF-IDF member and re-encode every split
-    several times (MiniLM costs ~10 ms a tweet on this CPU), so the members are fitted once and averaged the
-    same way (equal weights).
+    ``embeddings-linear`` is a soft vote of (a) a logistic regression on the TF-IDF n-grams, the VADER
+    columns and the MiniLM embedding times ``embeddings_scale`` and (b) a logistic regression on the embedding
+    alone, weighted ``1 - embeddings_vote`` and ``embeddings_vote``. The n-gram and lexicon columns are the
+    fitted tfidf-linear model's featuriser (fitted on the same train split with the same settings, so the same
+    vocabulary and IDF the product fits), the embeddings come from a cache, and the members are fitted once.
+    The grid over the scale and the vote weight is scored on val only.
     """
+    from scipy import sparse
     from sklearn.linear_model import LogisticRegression
 
     from groundswell.ml import SentenceEmbedder
@@ -76,39 +79,76 @@ def embeddings_rows(
     started = time.perf_counter()
     tfidf.predict_proba(sample)
     both_rate = 1.0 / (1.0 / embed_rate + (time.perf_counter() - started) / len(sample))
+    config = ModelConfig(model_type="embeddings-linear")
     tfidf_proba = {split: tfidf.predict_proba(data[split][0]) for split in ("val", "test")}
-    # Val-only check of the defaults (embeddings C, equal vote weights): the grid's best on val is reported.
+    started = time.perf_counter()
+    features = {split: tfidf.steps[0][1].transform(data[split][0]) for split in ("train", "val", "test")}
+    feature_seconds = (time.perf_counter() - started) * len(data["train"][0]) / sum(len(data[s][0]) for s in data)
+    started = time.perf_counter()
+    linear = LogisticRegression(
+        C=config.embeddings_c, class_weight="balanced", max_iter=config.max_iter, random_state=0
+    )
+    linear.fit(vectors["train"], data["train"][1])
+    linear_seconds = time.perf_counter() - started
+    alone = {split: linear.predict_proba(vectors[split]) for split in ("val", "test")}
+    joint: dict[float, dict[str, Any]] = {}
+    joint_seconds: dict[float, float] = {}
+    for scale in sorted({1.0, 2.0, config.embeddings_scale}):
+        started = time.perf_counter()
+        x = {s: sparse.hstack([features[s], sparse.csr_matrix(scale * vectors[s])]).tocsr() for s in features}
+        fitted = LogisticRegression(C=config.c, class_weight="balanced", max_iter=config.max_iter, random_state=0)
+        fitted.fit(x["train"], data["train"][1])
+        joint_seconds[scale] = time.perf_counter() - started
+        joint[scale] = {split: fitted.predict_proba(x[split]) for split in ("val", "test")}
+        print(f"joint model, embeddings scale {scale:g}: fitted in {joint_seconds[scale]:.0f} s", flush=True)
+    votes = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
     grid = []
-    for c in (0.3, 1.0, 3.0, 10.0):
-        fitted = LogisticRegression(C=c, class_weight="balanced", max_iter=1000).fit(vectors["train"], data["train"][1])
-        val_proba = fitted.predict_proba(vectors["val"])
-        for weight in (0.3, 0.4, 0.5, 0.6):
-            mixed = weight * val_proba + (1 - weight) * tfidf_proba["val"]
-            grid.append((evaluate(data["val"][1], mixed.argmax(axis=1), LABELS)["macro_recall"], c, weight))
+    for scale, proba in joint.items():
+        for vote in votes:
+            mixed = (1 - vote) * proba["val"] + vote * alone["val"]
+            grid.append((evaluate(data["val"][1], mixed.argmax(axis=1), LABELS)["macro_recall"], scale, vote))
     best = max(grid)
     tuning_note.append(
-        f"embeddings-linear on val: best of C ∈ {{0.3, 1, 3, 10}} × embeddings vote weight ∈ {{0.3 … 0.6}} is "
-        f"C={best[1]:g}, weight {best[2]:g} (val macro-recall {best[0] * 100:.1f}); the defaults are C=1, weight 0.5."
+        f"embeddings-linear on val: best of embeddings scale ∈ {{{', '.join(f'{a:g}' for a in sorted(joint))}}} × "
+        f"embeddings-only vote weight ∈ {{{', '.join(f'{v:g}' for v in votes)}}} is scale {best[1]:g}, weight "
+        f"{best[2]:g} (val macro-recall {best[0] * 100:.1f}); the defaults are scale {config.embeddings_scale:g}, "
+        f"weight {config.embeddings_vote:g}. Val grid: "
+        + ", ".join(f"{a:g}/{v:g}: {score * 100:.1f}" for score, a, v in sorted(grid, key=lambda g: (g[1], g[2])))
+        + "."
     )
-    started = time.perf_counter()
-    config = ModelConfig()
-    linear = LogisticRegression(C=config.embeddings_c, class_weight="balanced", max_iter=config.max_iter)
-    linear.fit(vectors["train"], data["train"][1])
-    # Training = encoding the train split (at the rate measured above) + the logistic regression.
-    seconds = time.perf_counter() - started + len(data["train"][0]) / embed_rate
+    # Training = encoding the train split (at the rate measured above) + featurising + the regressions.
+    encode_seconds = len(data["train"][0]) / embed_rate
+    default = joint[config.embeddings_scale]
+    vote = config.embeddings_vote
+    variants = [
+        ("MiniLM embeddings + LR alone", alone, encode_seconds + linear_seconds, embed_rate),
+        (
+            "average of tfidf-linear and MiniLM LR (the previous embeddings-linear)",
+            {s: (alone[s] + tfidf_proba[s]) / 2 for s in alone},
+            encode_seconds + linear_seconds + tfidf_seconds,
+            both_rate,
+        ),
+        (
+            f"one LR on n-grams + lexicon + MiniLM ×{config.embeddings_scale:g} alone",
+            default,
+            encode_seconds + feature_seconds + joint_seconds[config.embeddings_scale],
+            both_rate,
+        ),
+        (
+            f"embeddings-linear (default: that LR ×{1 - vote:g} + MiniLM LR ×{vote:g})",
+            {s: (1 - vote) * default[s] + vote * alone[s] for s in alone},
+            encode_seconds + feature_seconds + joint_seconds[config.embeddings_scale] + linear_seconds,
+            both_rate,
+        ),
+    ]
     rows = []
-    for name, average in (("MiniLM embeddings + LR alone", False), ("embeddings-linear (MiniLM LR + TF-IDF LR)", True)):
-        scores = {}
-        for split in ("val", "test"):
-            proba = linear.predict_proba(vectors[split])
-            if average:
-                proba = (proba + tfidf_proba[split]) / 2
-            scores[split] = evaluate(data[split][1], proba.argmax(axis=1), LABELS)
+    for name, proba, seconds, rate in variants:
+        scores = {split: evaluate(data[split][1], proba[split].argmax(axis=1), LABELS) for split in ("val", "test")}
         rows.append(
             {
                 "name": name,
-                "train_s": seconds + (tfidf_seconds if average else 0.0),
-                "rate": both_rate if average else embed_rate,
+                "train_s": seconds,
+                "rate": rate,
                 "p50": float("nan"),
                 "p99": float("nan"),
                 "size_mb": float("nan"),

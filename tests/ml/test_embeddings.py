@@ -22,3 +22,28 @@ def test_embeddings_linear_trains_saves_and_loads_offline(tmp_path: Path, monkey
     folder = save_model(tmp_path / "m", model, ModelCard(model_type="embeddings-linear", labels=["n", "u", "p"]))
     loaded = load_model(folder).estimator
     assert np.allclose(loaded.predict_proba(texts[:4]), model.predict_proba(texts[:4]), atol=1e-6)
+
+
+def test_embedder_scales_and_encodes_a_batch_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from groundswell.ml import embed
+
+    texts = ["one tweet", "another tweet", "a third"]
+    unit = SentenceEmbedder().fit_transform(texts)
+    calls: list[int] = []
+    model = embed.load_embedder(None)
+    original = model.encode
+
+    def counting(sentences: list[str], **kwargs: object) -> object:
+        calls.append(len(sentences))
+        return original(sentences, **kwargs)
+
+    monkeypatch.setattr(model, "encode", counting)
+    embed._last.clear()
+    doubled = SentenceEmbedder(scale=2.0).transform(texts)
+    again = SentenceEmbedder().transform(texts)
+    assert calls == [3]  # the second transform of the same texts reused the first one's vectors
+    assert np.allclose(doubled, 2 * unit, atol=1e-5) and np.allclose(again, unit, atol=1e-5)
+    again[0, 0] = 9.0  # callers get their own copy
+    assert SentenceEmbedder().transform(texts)[0, 0] != 9.0
+    SentenceEmbedder().transform(["something else"])
+    assert calls == [3, 1]

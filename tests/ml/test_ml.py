@@ -110,6 +110,17 @@ class TestModel:
             build_model(ModelConfig()).fit(texts, targets)
 
 
+def test_lexicon_shortcut_scores_like_vader() -> None:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from groundswell.ml.lexicon import _get_analyzer
+
+    texts, _ = corpus()
+    texts += ["", "   ", " kind of good ", "kind", "not bad at all, but meh", "LOVE it!!! :)", "so good 👍"]
+    reference = SentimentIntensityAnalyzer()
+    assert [_get_analyzer().polarity_scores(t) for t in texts] == [reference.polarity_scores(t) for t in texts]
+
+
 class TestCompiled:
     @pytest.mark.parametrize("lexicon", [True, False])
     def test_matches_predict_proba(self, lexicon: bool) -> None:

@@ -101,3 +101,30 @@ def test_options_that_need_auto_label_and_bad_pools_are_refused(env: dict[str, s
         load_pool(bad)
     code, out = _run(env, "simulate", "nope", "--pool", str(bad), "--report", str(tmp_path / "r.json"))
     assert code == 1 and "sum to 1" in out
+
+
+def test_job_create_sets_the_redundancy_rule_and_the_model_vote(
+    env: dict[str, str], tmp_path: Path, store_url: str
+) -> None:
+    from groundswell.jobs import get_job
+    from groundswell.store import make_engine, make_session_factory
+
+    data = write_jsonl(tmp_path / "t.jsonl", [{"source": f"tweet {i}", "label": "positive"} for i in range(5)])
+    assert _run(env, "dataset", "import", str(data), "--name", "few", "--label-column", "label")[0] == 0
+    base = ("job", "create", "--dataset", "few", "--labels", "negative,neutral,positive")
+    code, out = _run(env, *base, "--name", "no-dyn", "--redundancy-rule", "posterior")
+    assert code == 2 and "--dynamic-redundancy" in out
+    dynamic = ("--workers-per-item", "1", "--max-workers-per-item", "3", "--dynamic-redundancy")
+    posterior = (*dynamic, "--redundancy-rule", "posterior", "--auto-label")
+    assert _run(env, *base, "--name", "post", *posterior)[0] == 0
+    assert _run(env, *base, "--name", "post-off", *posterior, "--no-model-vote")[0] == 0
+    assert _run(env, *base, "--name", "vote", *dynamic, "--redundancy-rule", "vote")[0] == 0
+    code, out = _run(env, *base, "--name", "bad", *dynamic, "--redundancy-rule", "magic")
+    assert code != 0 and "redundancy_rule" in out
+    engine = make_engine(store_url)
+    with make_session_factory(engine)() as session:
+        settings = {name: get_job(session, name).settings for name in ("post", "post-off", "vote")}
+    engine.dispose()
+    assert settings["post"]["redundancy_rule"] == "posterior" and settings["post"]["model_vote"] is True
+    assert settings["post-off"]["model_vote"] is False
+    assert settings["vote"]["redundancy_rule"] == "vote" and "model_vote" not in settings["vote"]

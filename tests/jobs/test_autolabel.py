@@ -122,3 +122,35 @@ def test_the_budget_stops_the_job(factory: sessionmaker[Session]) -> None:
 def test_bad_auto_label_settings_are_refused(factory: sessionmaker[Session]) -> None:
     with pytest.raises(InvalidInputError, match="accuracy_target"):
         _job(factory, accuracy_target=2)
+
+
+def test_a_round_saves_its_model_as_an_artifact_and_stores_the_model_vote(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    from groundswell.jobs.autolabel import auto_label_job
+    from groundswell.ml import load_model
+
+    _job(factory, model_vote=True, min_support=10_000)  # no threshold can be met: nothing machine-labeled
+    simulate_job(factory, "auto", PERFECT, max_judgments=300)  # 300 human labels: past the seed sample
+    with transaction(factory) as session:
+        result = auto_label_job(session, get_job(session, "auto"), artifact_dir=tmp_path / "models")
+    assert result["stage"] == "model"
+    with factory() as session:
+        job = get_job(session, "auto")
+        version = session.scalars(
+            select(ModelVersion).where(ModelVersion.job_id == job.id).order_by(ModelVersion.id.desc())
+        ).first()
+        votes = session.execute(
+            select(JobItem.model_label, JobItem.model_proba).where(
+                JobItem.job_id == job.id, JobItem.model_label.is_not(None), ~JobItem.started
+            )
+        ).all()
+    assert version is not None and version.artifact_uri
+    folder = Path(version.artifact_uri)
+    assert folder == (tmp_path / "models" / f"job-{job.id}" / f"round-{result['round']}").resolve()
+    loaded = load_model(folder)
+    assert loaded.card.labels == LABELS and loaded.card.params["temperature"] == result["temperature"]
+    proba = loaded.estimator.predict_proba(["love it, so happy", "hate it, awful day"])
+    predicted = np.asarray(loaded.estimator.classes_)[proba.argmax(axis=1)]
+    assert [LABELS[int(c)] for c in predicted] == ["positive", "negative"]
+    assert votes and all(len(p) == 3 and abs(sum(p) - 1) < 1e-3 and max(p) == p[c] for c, p in votes)

@@ -13,11 +13,12 @@ from factories import LABELS, answer, make_dataset, make_job, make_workers, take
 from groundswell.domain import JobState
 from groundswell.errors import InvalidInputError
 from groundswell.jobs import Task, get_job
+from groundswell.jobs.consolidation import consolidate_job
 from groundswell.jobs.job_settings import consolidation_settings
-from groundswell.jobs.redundancy import REVIEW_WORK, review_redundancy
+from groundswell.jobs.redundancy import POSTERIOR_METHOD, REVIEW_WORK, review_redundancy
 from groundswell.runner import run_pending
 from groundswell.store.db import transaction
-from groundswell.store.tables import JobItem, Work
+from groundswell.store.tables import ConsolidatedLabel, JobItem, Work, WorkerSkill
 
 SETTINGS = {"dynamic_redundancy": True, "redundancy_rule": "posterior", "redundancy_threshold": 0.8}
 
@@ -82,11 +83,15 @@ def test_a_person_agreeing_with_the_model_settles_a_tweet_and_a_disagreement_ask
     with factory() as session:
         assert get_job(session, job).state is JobState.RUNNING
 
-    # A second person agreeing with the first settles both; the review then reopens nothing.
+    # A second person agreeing with the first settles the tweet without a vote (about 0.92); two average people
+    # against a model 70 % sure of another label leave it at about 0.79 < 0.8: a third answer.
     assert _answer_all(factory, job, workers[1:2], "positive") == 2
     run_pending(factory)
     rows = _rows(factory, job)
-    assert rows[disagree] == (2, 2, True) and rows[no_vote] == (2, 2, True)
+    assert rows[no_vote] == (2, 2, True) and rows[disagree] == (3, 2, False)
+    assert _answer_all(factory, job, workers[2:], "positive") == 1
+    run_pending(factory)
+    assert _rows(factory, job)[disagree] == (3, 3, True)
     with factory() as session:
         assert get_job(session, job).state is JobState.COMPLETED
         reviews = session.scalars(select(Work).where(Work.kind == REVIEW_WORK).order_by(Work.id)).all()
@@ -124,3 +129,35 @@ def test_the_rule_setting_is_validated() -> None:
     assert consolidation_settings({}).rule == "vote"
     with pytest.raises(InvalidInputError, match="redundancy_rule"):
         consolidation_settings({"redundancy_rule": "magic"})
+
+
+def test_final_labels_come_from_the_posterior_with_the_model_breaking_a_tie(factory: sessionmaker[Session]) -> None:
+    job, (agree, disagree, _) = _job(factory)
+    assert LABELS == ["positive", "negative", "neutral"]
+    with transaction(factory) as session:  # the whole distribution, when stored, is the prior
+        session.execute(update(JobItem).where(JobItem.item_id == agree).values(model_proba=[0.7, 0.05, 0.25]))
+    first, second = make_workers(factory, 2, team=None)
+    _answer_all(factory, job, [first], "positive")
+    run_pending(factory)  # reopens the tweet the model disagrees with (and the one without a vote)
+    _answer_all(factory, job, [second], "negative")
+    with transaction(factory) as session:
+        report = consolidate_job(session, get_job(session, job))
+    assert report.method == POSTERIOR_METHOD
+    with factory() as session:
+        rows = {
+            r.item_id: r
+            for r in session.scalars(
+                select(ConsolidatedLabel).where(ConsolidatedLabel.job_id == get_job(session, job).id)
+            )
+        }
+        skills = session.scalars(select(WorkerSkill)).all()
+    # One person against one, and the model 70 % sure of "negative": negative (0.79 with default skills; the
+    # fit moves them a little).
+    assert (rows[disagree].label, rows[disagree].judgment_count, rows[disagree].human_annotated) == (
+        "negative",
+        2,
+        True,
+    )
+    assert 0.7 < rows[disagree].confidence < 0.9
+    assert (rows[agree].label, rows[agree].judgment_count) == ("positive", 1) and rows[agree].confidence > 0.9
+    assert {s.method for s in skills} == {POSTERIOR_METHOD} and all(s.confusion for s in skills)

@@ -33,6 +33,7 @@ from groundswell.active.threshold import (
 from groundswell.active.voting import (
     apply_temperature,
     expected_calibration_error,
+    fit_posteriors,
     fit_temperature,
     model_prior,
     posterior,
@@ -61,6 +62,7 @@ __all__ = [
     "auto_label_round",
     "expected_calibration_error",
     "featurize",
+    "fit_posteriors",
     "fit_temperature",
     "make_strategy",
     "model_prior",

@@ -7,8 +7,10 @@ Ground Truth's procedure (spec §5.2), item by item:
 2. Human-labeled items split into training and validation. An item is a validation item when a hash of its
    key falls below the validation share (20 %, 10 % above 5,000 items): the split is random, but stable
    from round to round, so a validation item never leaks into a later round's training set.
-3. Train (TF-IDF features fitted on every text of the job, labels or not, plus a balanced logistic
-   regression: ``groundswell.ml``'s default model), then calibrate its probabilities with one temperature
+3. Train (TF-IDF features fitted on every text of the job, labels or not, with VADER lexicon features,
+   plus a balanced logistic regression: ``groundswell.ml``'s default model; the lexicon knows the polarity
+   of words a few hundred labels never showed: 0.51–0.54 → 0.59–0.60 accuracy from 400–1,400 labels on
+   TweetEval), then calibrate its probabilities with one temperature
    fitted on the validation items (the result reports the expected calibration error before and after).
 4. Choose the threshold on the validation items (:mod:`groundswell.active.threshold`).
 5. Open items with confidence ≥ threshold get the predicted label: the machine labels.
@@ -68,8 +70,12 @@ class RoundResult:
         validation_size: Human-labeled items held out.
         model_accuracy: Accuracy of the model on all validation items (``None`` without a model).
         model: The fitted classifier (on :func:`featurize` output), for recording.
+        estimator: Featuriser + classifier as one scikit-learn pipeline on raw texts (``None`` when the caller
+            passed precomputed ``features``): what a round saves as its artifact. Its probabilities are the
+            raw ones; divide their log-odds by ``temperature`` for the calibrated ones.
         predicted: The model's class per position (``-1`` without a model).
         confidence: Its calibrated probability for that class per position (0 without a model).
+        proba: The calibrated probability of every class per position (``None`` without a model).
         is_validation: Whether each position belongs to the validation split (stable between rounds).
         temperature: The temperature fitted on the validation items (1.0: none fitted).
         ece_raw: Expected calibration error of the raw probabilities on the validation items.
@@ -93,6 +99,8 @@ class RoundResult:
     temperature: float = 1.0
     ece_raw: float | None = None
     ece: float | None = None
+    proba: FloatArray | None = None
+    estimator: Any | None = None
 
 
 def stable_uniform(keys: Any, salt: int = 0) -> FloatArray:
@@ -110,7 +118,7 @@ def featurize(texts: Sequence[str], config: FeaturizerConfig | None = None) -> A
     """The sparse TF-IDF matrix of ``texts`` (fitted on them: unlabeled texts shape the vocabulary too)."""
     from groundswell.ml import FeaturizerConfig, build_featurizer
 
-    return build_featurizer(config or FeaturizerConfig(lexicon=False)).fit_transform(list(texts))
+    return build_featurizer(config or FeaturizerConfig()).fit_transform(list(texts))
 
 
 def _fit(features: Any, y: IntArray, config: ModelConfig, random_state: int) -> LogisticRegression:
@@ -218,7 +226,14 @@ def auto_label_round(
     train, val = labeled[~is_val[labeled]], labeled[is_val[labeled]]
     if len(labeled) < settings.seed_size or len(train) < _MIN_TRAIN or len(np.unique(y[train])) < 2 or not len(val):
         return without_model("seed", 1.0 - u, len(train), len(val))  # random order, stable between rounds
-    matrix = features if features is not None else featurize(texts)
+    featurizer = None
+    if features is None:
+        from groundswell.ml import FeaturizerConfig, build_featurizer
+
+        featurizer = build_featurizer(FeaturizerConfig())
+        matrix = featurizer.fit_transform(list(texts))
+    else:
+        matrix = features
     if model_config is None:
         from groundswell.ml import ModelConfig
 
@@ -257,4 +272,12 @@ def auto_label_round(
         temperature=temperature,
         ece_raw=ece_raw,
         ece=expected_calibration_error(conf[val], hit),
+        proba=proba,
+        estimator=None if featurizer is None else _pipeline(featurizer, model),
     )
+
+
+def _pipeline(featurizer: Any, model: LogisticRegression) -> Any:
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([("features", featurizer), ("classifier", model)])

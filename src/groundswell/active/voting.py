@@ -27,8 +27,10 @@ from groundswell.active.base import FloatArray
 from groundswell.errors import InvalidInputError
 
 __all__ = [
+    "MAX_PRIOR",
     "apply_temperature",
     "expected_calibration_error",
+    "fit_posteriors",
     "fit_temperature",
     "model_prior",
     "posterior",
@@ -37,7 +39,9 @@ __all__ = [
 ]
 
 #: A prior never says more than this: a model vote alone must never settle an item.
-_MAX_PRIOR = 0.99
+MAX_PRIOR = 0.99
+#: Pseudo-items behind the class shares :func:`fit_posteriors` re-estimates.
+_SHARE_STRENGTH = 100.0
 
 
 def symmetric_confusion(accuracy: float, n_classes: int) -> FloatArray:
@@ -90,7 +94,7 @@ def model_prior(label: int | None, confidence: float | None, n_classes: int) -> 
     without a vote. The confidence is clipped to [1/k, 0.99] so no vote is certain."""
     if label is None or confidence is None or not 0 <= label < n_classes or not np.isfinite(confidence):
         return np.full(n_classes, 1.0 / n_classes)
-    top = float(np.clip(confidence, 1.0 / n_classes, _MAX_PRIOR))
+    top = float(np.clip(confidence, 1.0 / n_classes, MAX_PRIOR))
     prior = np.full(n_classes, (1.0 - top) / (n_classes - 1))
     prior[label] = top
     return prior
@@ -105,6 +109,91 @@ def posterior(prior: Any, confusions: Sequence[Any], answers: Sequence[int]) -> 
         log_p = log_p + np.log(np.clip(np.asarray(matrix, dtype=np.float64)[:, answer], 1e-12, None))
     p = np.exp(log_p - log_p.max())
     return np.asarray(p / p.sum(), dtype=np.float64)
+
+
+def fit_posteriors(
+    tasks: Any,
+    workers: Any,
+    answers: Any,
+    priors: Any,
+    n_workers: int,
+    *,
+    default_accuracy: float = 0.7,
+    strength: float = 10.0,
+    n_iter: int = 50,
+    class_shares: bool = True,
+) -> tuple[FloatArray, FloatArray]:
+    """Dawid–Skene's EM with a prior per item: every item's posterior and every worker's confusion matrix.
+
+    The E-step is :func:`posterior` for every item at once, with ``priors[i]`` (the model's vote, or uniform)
+    in place of Dawid–Skene's single class prior: so the model takes part as one more voter on every item it
+    voted on, and a worker's skill is measured even on items only they answered. The M-step counts each
+    worker's expected (true, given) pairs and adds ``strength`` pseudo-answers of a symmetric matrix of
+    ``default_accuracy`` per true class (a Dirichlet prior: a worker seen a few times stays near the default,
+    one seen hundreds of times is their own). No gold is needed.
+
+    Args:
+        tasks: Item position (``0 .. len(priors) − 1``) of each answer.
+        workers: Worker position (``0 .. n_workers − 1``) of each answer.
+        answers: Class index of each answer.
+        priors: ``(items, classes)`` prior per item, rows summing to 1.
+        n_workers: Number of workers.
+        default_accuracy: The accuracy the pseudo-answers assume.
+        strength: Pseudo-answers per true class.
+        n_iter: EM iterations (it converges in a few dozen on crowd data).
+        class_shares: Also re-estimate how common each class is (Dawid–Skene's class prior): every prior is
+            reweighted by ``π_posterior(c) / π_priors(c)``, the mean posterior over the mean prior (Saerens et
+            al., 2002). A model trained with balanced class weights under-predicts the common class; this
+            puts it back, and gives items without a model vote the job's class shares instead of uniform.
+            The shares start from 100 pseudo-items at the priors' mean, so a handful of items moves nothing.
+
+    Returns:
+        ``(posteriors, confusions)``: ``(items, classes)`` and ``(n_workers, classes, classes)`` (rows: true
+        class, columns: given answer).
+    """
+    prior = np.asarray(priors, dtype=np.float64)
+    t = np.asarray(tasks, dtype=np.intp)
+    w = np.asarray(workers, dtype=np.intp)
+    a = np.asarray(answers, dtype=np.intp)
+    if prior.ndim != 2 or not len(t) == len(w) == len(a):
+        raise InvalidInputError("priors must be (items, classes) and tasks, workers, answers equally long")
+    k = prior.shape[1]
+    if len(t) and (t.min() < 0 or t.max() >= len(prior) or w.min() < 0 or w.max() >= n_workers or a.max() >= k):
+        raise InvalidInputError("an answer points outside the items, workers or classes")
+    default = symmetric_confusion(default_accuracy, k)
+    pseudo = max(float(strength), 1e-6) * default
+    confusions = np.repeat(default[None], n_workers, axis=0)
+    base_prior = np.log(np.clip(prior, 1e-12, None))
+    log_prior = base_prior
+    prior_shares = prior.mean(axis=0) if len(prior) else np.full(k, 1.0 / k)
+    shift = np.zeros(k)
+    classes = np.arange(k)
+
+    def e_step(matrices: FloatArray) -> FloatArray:
+        log_p = log_prior.copy()
+        np.add.at(log_p, t, np.log(np.clip(matrices[w, :, a], 1e-12, None)))
+        p = np.exp(log_p - log_p.max(axis=1, keepdims=True))
+        return np.asarray(p / p.sum(axis=1, keepdims=True), dtype=np.float64)
+
+    post = e_step(confusions)
+    for _ in range(n_iter):
+        counts = np.zeros((n_workers, k, k))
+        np.add.at(counts, (w[:, None], classes[None, :], a[:, None]), post[t])
+        smoothed = counts + pseudo[None]
+        updated = smoothed / smoothed.sum(axis=2, keepdims=True)
+        converged = np.abs(updated - confusions).max() < 1e-5
+        confusions = updated
+        if class_shares and len(post):
+            # The shares carry _SHARE_STRENGTH pseudo-items of the priors' own: a handful of items moves nothing.
+            shares = (post.sum(axis=0) + _SHARE_STRENGTH * prior_shares) / (len(post) + _SHARE_STRENGTH)
+            ratio = np.clip(shares, 1e-3, None) / np.clip(prior_shares, 1e-3, None)
+            converged = converged and bool(np.abs(np.log(ratio) - shift).max() < 1e-4)
+            shift = np.log(ratio)
+            log_prior = base_prior + shift[None, :]
+        post = e_step(confusions)
+        if converged:
+            break
+    return post, np.asarray(confusions, dtype=np.float64)
 
 
 def apply_temperature(proba: Any, temperature: float) -> FloatArray:

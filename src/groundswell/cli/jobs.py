@@ -59,6 +59,13 @@ def create_command(
     redundancy_threshold: Annotated[
         float | None, typer.Option(help="With --dynamic-redundancy: confidence at which a tweet stops (0.7).")
     ] = None,
+    redundancy_rule: Annotated[
+        str | None,
+        typer.Option(
+            help="With --dynamic-redundancy: vote (majority-vote share, default) | posterior (worker skills and "
+            "the model's vote; the runner reviews answered tweets and also gives the final labels)."
+        ),
+    ] = None,
     consolidation_method: Annotated[
         str, typer.Option(help="mv | wmv | ds | ods | auto: the model that consolidates the answers.")
     ] = "auto",
@@ -75,6 +82,14 @@ def create_command(
         int | None, typer.Option(help="With --auto-label: new human labels between rounds (250).")
     ] = None,
     budget: Annotated[int | None, typer.Option(help="With --auto-label: most human answers to spend.")] = None,
+    model_vote: Annotated[
+        bool | None,
+        typer.Option(
+            "--model-vote/--no-model-vote",
+            help="With --auto-label: store the model's vote on open tweets, the prior of --redundancy-rule "
+            "posterior (default: on under that rule, else off).",
+        ),
+    ] = None,
     start: Annotated[bool, typer.Option("--start", help="Start the job right away.")] = False,
 ) -> None:
     """Create a labeling job over a dataset.
@@ -102,8 +117,18 @@ def create_command(
             teams=team or [],
             max_workers_per_item=max_workers_per_item,
             settings={
-                **_consolidation_settings(dynamic_redundancy, redundancy_threshold, consolidation_method),
-                **_auto_label_settings(auto_label, accuracy_target, seed_size, batch_size, budget),
+                **_consolidation_settings(
+                    dynamic_redundancy, redundancy_threshold, consolidation_method, redundancy_rule
+                ),
+                **_auto_label_settings(
+                    auto_label,
+                    accuracy_target,
+                    seed_size,
+                    batch_size,
+                    budget,
+                    model_vote,
+                    posterior=redundancy_rule == "posterior",
+                ),
             },
         )
         with transaction(state(ctx).store()) as session:
@@ -118,24 +143,47 @@ def create_command(
         )
 
 
-def _consolidation_settings(dynamic: bool, threshold: float | None, method: str) -> dict[str, object]:
+def _consolidation_settings(
+    dynamic: bool, threshold: float | None, method: str, rule: str | None = None
+) -> dict[str, object]:
     settings: dict[str, object] = {"consolidation_method": method}
     if dynamic:
         settings["dynamic_redundancy"] = True
-    if threshold is not None:
-        if not dynamic:
-            raise UsageError("--redundancy-threshold needs --dynamic-redundancy")
-        settings["redundancy_threshold"] = threshold
+    for flag, key, value in (
+        ("--redundancy-threshold", "redundancy_threshold", threshold),
+        ("--redundancy-rule", "redundancy_rule", rule),
+    ):
+        if value is not None:
+            if not dynamic:
+                raise UsageError(f"{flag} needs --dynamic-redundancy")
+            settings[key] = value
     return settings
 
 
 def _auto_label_settings(
-    enabled: bool, target: float | None, seed_size: int | None, batch_size: int | None, budget: int | None
+    enabled: bool,
+    target: float | None,
+    seed_size: int | None,
+    batch_size: int | None,
+    budget: int | None,
+    model_vote: bool | None = None,
+    *,
+    posterior: bool = False,
 ) -> dict[str, object]:
-    given = {"accuracy_target": target, "seed_size": seed_size, "batch_size": batch_size, "budget": budget}
+    if enabled and model_vote is None and posterior:
+        model_vote = True  # the posterior rule's prior
+    given = {
+        "accuracy_target": target,
+        "seed_size": seed_size,
+        "batch_size": batch_size,
+        "budget": budget,
+        "model_vote": model_vote,
+    }
     if not enabled:
-        if any(value is not None for value in given.values()):
-            raise UsageError("--accuracy-target, --seed-size, --batch-size and --budget need --auto-label")
+        if any(value is not None for key, value in given.items() if key != "model_vote") or model_vote:
+            raise UsageError(
+                "--accuracy-target, --seed-size, --batch-size, --budget and --model-vote need --auto-label"
+            )
         return {}
     return {"auto_label": True, **{key: value for key, value in given.items() if value is not None}}
 

@@ -14,7 +14,14 @@ from typing import Annotated, Any
 import typer
 
 from groundswell.cli._common import console, handle_errors, state
-from groundswell.runner import WorkOutcome, default_runner_id, queue_counts, run_forever, run_pending
+from groundswell.runner import (
+    WorkOutcome,
+    default_runner_id,
+    make_handlers,
+    queue_counts,
+    run_forever,
+    run_pending,
+)
 from groundswell.store.db import transaction
 
 __all__ = ["register", "runner_command"]
@@ -40,7 +47,8 @@ def runner_command(
         str | None, typer.Option("--id", help="Name recorded on claimed work (default host:pid).")
     ] = None,
 ) -> None:
-    """Run background work: full consolidation of jobs with new answers (periodically and at job end).
+    """Run background work: full consolidation of jobs with new answers (periodically and at job end),
+    automated-labeling rounds (their models saved under DATA_DIR/models) and dynamic-redundancy reviews.
 
     Examples:
       groundswell runner
@@ -49,8 +57,9 @@ def runner_command(
     with handle_errors():
         factory = state(ctx).store()
         name = runner_id or default_runner_id()
+        handlers = make_handlers(artifact_dir=state(ctx).settings.data_dir / "models")
         if once:
-            outcomes = run_pending(factory, runner_id=name, every=timedelta(seconds=every))
+            outcomes = run_pending(factory, runner_id=name, every=timedelta(seconds=every), handlers=handlers)
             for outcome in outcomes:
                 _print(outcome)
             with transaction(factory) as session:
@@ -66,7 +75,13 @@ def runner_command(
         console.print(f"Runner {name} started; Ctrl-C to stop.")
         try:
             run_forever(
-                factory, runner_id=name, poll=poll, every=timedelta(seconds=every), stop=stop, on_outcome=_print
+                factory,
+                runner_id=name,
+                poll=poll,
+                every=timedelta(seconds=every),
+                stop=stop,
+                on_outcome=_print,
+                handlers=handlers,
             )
         except KeyboardInterrupt:
             stop.set()

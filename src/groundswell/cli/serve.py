@@ -42,10 +42,15 @@ def serve_command(
         os.environ["GROUNDSWELL_DATABASE_URL"] = app_state.settings.database_url
         os.environ["GROUNDSWELL_DATA_DIR"] = str(app_state.settings.data_dir)
         if runner:
-            from groundswell.runner import run_forever
+            from groundswell.runner import make_handlers, run_forever
 
+            handlers = make_handlers(artifact_dir=app_state.settings.data_dir / "models")
             threading.Thread(
-                target=run_forever, args=(app_state.store(),), kwargs={"poll": 2.0}, daemon=True, name="runner"
+                target=run_forever,
+                args=(app_state.store(),),
+                kwargs={"poll": 2.0, "handlers": handlers},
+                daemon=True,
+                name="runner",
             ).start()
         console.print(
             f"Serving on http://{host}:{port} with {workers} process(es)"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -138,8 +139,15 @@ def _items(session: Session, job: Job, labels: list[str]) -> dict[str, Any]:
     return {"ids": ids, "texts": [r[1] for r in rows], "human": human, "open": is_open}
 
 
-def auto_label_job(session: Session, job: Job, *, random_state: int = 0) -> dict[str, Any]:
-    """Run one round for ``job`` and store its decisions (module docstring); returns a JSON-ready summary."""
+def auto_label_job(
+    session: Session, job: Job, *, random_state: int = 0, artifact_dir: Path | None = None
+) -> dict[str, Any]:
+    """Run one round for ``job`` and store its decisions (module docstring); returns a JSON-ready summary.
+
+    With ``artifact_dir``, the round's model (featuriser + classifier, the temperature on its card) is saved
+    as a skops artifact in ``artifact_dir/job-<id>/round-<n>`` and that folder is the model version's
+    ``artifact_uri``; without it the model lives for the round only (``artifact_uri`` empty).
+    """
     settings = AutoLabelSettings.from_mapping(job.settings)
     if not settings.enabled:
         return {"job": job.name, "skipped": "auto-labeling is off for this job"}
@@ -166,20 +174,24 @@ def auto_label_job(session: Session, job: Job, *, random_state: int = 0) -> dict
     )
     model_id = None
     if result.model is not None:
+        metrics = {
+            "validation_accuracy": result.model_accuracy,
+            "validation_size": result.validation_size,
+            "round": number,
+            "temperature": result.temperature,
+            "validation_ece_raw": result.ece_raw,
+            "validation_ece": result.ece,
+        }
+        uri = ""
+        if artifact_dir is not None and result.estimator is not None:
+            uri = _save_round_model(artifact_dir / f"job-{job.id}" / f"round-{number}", job, labels, result, metrics)
         model = ModelVersion(
             job_id=job.id,
             purpose="auto-label",
             model_type="tfidf-linear",
-            artifact_uri="",  # the round's model lives for the round only; `groundswell train` writes artifacts
+            artifact_uri=uri,
             labels=list(labels),
-            metrics={
-                "validation_accuracy": result.model_accuracy,
-                "validation_size": result.validation_size,
-                "round": number,
-                "temperature": result.temperature,
-                "validation_ece_raw": result.ece_raw,
-                "validation_ece": result.ece,
-            },
+            metrics=metrics,
             training_size=result.train_size,
         )
         session.add(model)
@@ -220,6 +232,24 @@ def auto_label_job(session: Session, job: Job, *, random_state: int = 0) -> dict
         "validation_ece_raw": result.ece_raw,
         "validation_ece": result.ece,
     }
+
+
+def _save_round_model(folder: Path, job: Job, labels: list[str], result: Any, metrics: dict[str, Any]) -> str:
+    """Write the round's model as a skops artifact with its card; returns the folder's absolute path."""
+    from groundswell.ml import ModelCard, package_versions, save_model
+
+    card = ModelCard(
+        model_type="tfidf-linear",
+        labels=list(labels),
+        metrics={"validation": metrics},
+        training_size=result.train_size,
+        validation_size=result.validation_size,
+        job_name=f"labeling-job/{job.name}",
+        params={"temperature": result.temperature, "purpose": "auto-label", "round": metrics["round"]},
+        package_versions=package_versions(),
+        source=f"job {job.name}, automated-labeling round {metrics['round']}",
+    )
+    return str(save_model(folder, result.estimator, card).resolve())
 
 
 def _write_machine_labels(
@@ -266,15 +296,17 @@ def _write_machine_labels(
     return sorted(closed)
 
 
-def _model_votes(result: Any, n: int) -> list[tuple[int | None, float | None]]:
-    """The model's vote per position: (class, calibrated probability), ``(None, None)`` for validation items
-    (their labels must stay the people's alone, or the next threshold would be checked against the model's
-    own votes) and before there is a model."""
-    if result.predicted is None:
-        return [(None, None)] * n
+def _model_votes(result: Any, n: int) -> list[tuple[int | None, float | None, list[float] | None]]:
+    """The model's vote per position: (class, calibrated probability, every class's probability),
+    ``(None, None, None)`` for validation items (their labels must stay the people's alone, or the next
+    threshold would be checked against the model's own votes) and before there is a model."""
+    if result.predicted is None or result.proba is None:
+        return [(None, None, None)] * n
     return [
-        (None, None) if held_out else (int(c), float(p))
-        for c, p, held_out in zip(result.predicted, result.confidence, result.is_validation, strict=True)
+        (None, None, None) if held_out else (int(c), float(p), [round(float(x), 5) for x in row])
+        for c, p, row, held_out in zip(
+            result.predicted, result.confidence, result.proba, result.is_validation, strict=True
+        )
     ]
 
 
@@ -285,7 +317,7 @@ def _write_priorities(
     is_open: Any,
     priority: Any,
     skip: set[int],
-    votes: list[tuple[int | None, float | None]] | None = None,
+    votes: list[tuple[int | None, float | None, list[float] | None]] | None = None,
 ) -> None:
     """Bulk update (by primary key) of ``job_items.priority`` and, with ``votes``, the model's vote, for the
     open items left to people. Started items keep the vote they were started with."""
@@ -295,7 +327,7 @@ def _write_priorities(
             continue
         row: dict[str, Any] = {"job_id": job.id, "item_id": int(item_id), "priority": float(p)}
         if votes is not None:
-            row["model_label"], row["model_confidence"] = votes[position]
+            row["model_label"], row["model_confidence"], row["model_proba"] = votes[position]
         rows.append(row)
     for start in range(0, len(rows), _CHUNK):
         session.execute(update(JobItem), rows[start : start + _CHUNK])

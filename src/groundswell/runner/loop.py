@@ -27,6 +27,7 @@ import threading
 import traceback
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import exists, func, select
@@ -46,6 +47,7 @@ __all__ = [
     "HANDLERS",
     "Handler",
     "default_runner_id",
+    "make_handlers",
     "queue_counts",
     "run_forever",
     "run_one",
@@ -68,11 +70,15 @@ def _consolidate(session: Session, work: Work) -> dict[str, Any]:
     return consolidate_job(session, job, method=work.payload.get("method")).as_dict()
 
 
-def _auto_label(session: Session, work: Work) -> dict[str, Any]:
-    job = session.get(Job, work.job_id) if work.job_id is not None else None
-    if job is None:
-        raise GroundswellError(f"work {work.id}: its job no longer exists")
-    return auto_label_job(session, job, random_state=int(work.payload.get("random_state", 0)))
+def _auto_label_in(artifact_dir: Path | None) -> Handler:
+    def _auto_label(session: Session, work: Work) -> dict[str, Any]:
+        job = session.get(Job, work.job_id) if work.job_id is not None else None
+        if job is None:
+            raise GroundswellError(f"work {work.id}: its job no longer exists")
+        seed = int(work.payload.get("random_state", 0))
+        return auto_label_job(session, job, random_state=seed, artifact_dir=artifact_dir)
+
+    return _auto_label
 
 
 def _review(session: Session, work: Work) -> dict[str, Any]:
@@ -82,12 +88,18 @@ def _review(session: Session, work: Work) -> dict[str, Any]:
     return review_redundancy(session, job)
 
 
-#: What each ``work.kind`` runs. Later features (training) add their kinds here.
-HANDLERS: dict[str, Handler] = {
-    CONSOLIDATE_WORK: _consolidate,
-    AUTO_LABEL_WORK: _auto_label,
-    REVIEW_WORK: _review,
-}
+def make_handlers(*, artifact_dir: Path | None = None) -> dict[str, Handler]:
+    """What each ``work.kind`` runs. With ``artifact_dir`` (``groundswell runner`` and ``serve --runner`` pass
+    ``<data_dir>/models``), each automated-labeling round saves its model there as a skops artifact."""
+    return {
+        CONSOLIDATE_WORK: _consolidate,
+        AUTO_LABEL_WORK: _auto_label_in(artifact_dir),
+        REVIEW_WORK: _review,
+    }
+
+
+#: The handlers without an artifact folder (round models are not kept). Later features add their kinds here.
+HANDLERS: dict[str, Handler] = make_handlers()
 
 
 def default_runner_id() -> str:
@@ -216,13 +228,14 @@ def run_forever(
     every: timedelta = DEFAULT_EVERY,
     stop: threading.Event | None = None,
     on_outcome: Callable[[WorkOutcome], None] | None = None,
+    handlers: Mapping[str, Handler] | None = None,
 ) -> None:
     """Run the queue until ``stop`` is set, sleeping ``poll`` seconds whenever nothing is due."""
     stop = stop or threading.Event()
     runner_id = runner_id or default_runner_id()
     while not stop.is_set():
         try:
-            outcomes = run_pending(factory, runner_id=runner_id, every=every)
+            outcomes = run_pending(factory, runner_id=runner_id, every=every, handlers=handlers)
         except Exception:  # a database hiccup must not end the runner; log and try again after the pause
             log.exception("runner %s: could not read the queue", runner_id)
             outcomes = []

@@ -306,6 +306,8 @@ class JobItem(Base):
     #: each round for items nobody has started; ``None`` without a model vote (see ``jobs.redundancy``).
     model_label: Mapped[int | None] = mapped_column(Integer, nullable=True)
     model_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: The same model's calibrated probability of every label (job label order), the posterior's prior.
+    model_proba: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
 
 
 # Matches next-task's ORDER BY (started items first, then by priority, then in dataset order), so picking a

@@ -161,3 +161,29 @@ def test_final_labels_come_from_the_posterior_with_the_model_breaking_a_tie(fact
     assert 0.7 < rows[disagree].confidence < 0.9
     assert (rows[agree].label, rows[agree].judgment_count) == ("positive", 1) and rows[agree].confidence > 0.9
     assert {s.method for s in skills} == {POSTERIOR_METHOD} and all(s.confusion for s in skills)
+
+
+def test_the_simulator_runs_the_reviews_of_a_posterior_job_without_auto_labeling(
+    factory: sessionmaker[Session],
+) -> None:
+    from groundswell.sim import parametric_pool, simulate_job
+    from groundswell.store.tables import Item
+
+    job = make_job(
+        factory,
+        make_dataset(factory, "sim", count=40),
+        "sim",
+        workers_per_item=1,
+        max_workers_per_item=3,
+        settings=SETTINGS,
+    )
+    with transaction(factory) as session:
+        session.execute(update(Item).values(gold_label="positive"))
+    pool = parametric_pool(LABELS, 6, accuracy_mean=0.7, accuracy_sd=0.0, random_state=0)
+    report = simulate_job(factory, job, pool, random_state=0)
+    # One average person alone is about 0.7 sure, under the 0.8 threshold: every tweet got a second answer.
+    assert report.labeled == 40 and 2.0 <= report.judgments_per_item <= 3.0
+    rows = _rows(factory, job)
+    assert all(accepted >= 2 and accepted == wanted and done for wanted, accepted, done in rows.values())
+    with factory() as session:
+        assert get_job(session, job).state is JobState.COMPLETED

@@ -4,7 +4,8 @@ uses, and measure what it cost and how right the result is.
 Every answer goes through ``jobs.next_task`` and ``jobs.submit_answer`` (one transaction each pair), so
 dynamic redundancy, leases and priorities behave exactly as with people. When the job auto-labels, the
 background runner's queue is drained in-process every ``batch_size`` answers and whenever nobody can get a
-task, which is when a real runner would catch up.
+task, which is when a real runner would catch up; so is a job under dynamic redundancy's ``posterior`` rule,
+whose reviews (which may reopen answered items, even of a job that looked complete) run there too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from groundswell.errors import InvalidInputError
 from groundswell.jobs import Task, change_state, get_job, job_labels, next_task, submit_answer
 from groundswell.jobs.autolabel import human_judgment_count
 from groundswell.jobs.consolidation import consolidate_job
+from groundswell.jobs.job_settings import consolidation_settings
 from groundswell.runner import run_pending
 from groundswell.sim.pool import Pool
 from groundswell.store.db import transaction
@@ -101,11 +103,15 @@ def simulate_job(
     rng = np.random.default_rng(random_state)
     with transaction(factory) as session:
         name, worker_ids, gold = _setup(session, job_name, pool)
-        settings = AutoLabelSettings.from_mapping(get_job(session, name).settings)
+        job_settings = get_job(session, name).settings
+        settings = AutoLabelSettings.from_mapping(job_settings)
+        redundancy = consolidation_settings(job_settings)
     limit = min(x for x in (max_judgments, settings.budget, 2**62) if x is not None)
+    # Rounds, and the posterior rule's reviews, happen in the runner: drain its queue as a runner would.
+    background = settings.enabled or (redundancy.dynamic_redundancy and redundancy.rule == "posterior")
 
     def drain() -> None:
-        if settings.enabled:
+        if background:
             run_pending(factory)
 
     drain()
@@ -133,7 +139,7 @@ def simulate_job(
             stuck[w] = True
             continue
         given += 1
-        if settings.enabled and given % settings.batch_size == 0:
+        if background and given % settings.batch_size == 0:
             drain()
         if on_progress is not None and given % 500 == 0:
             on_progress(given)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -226,10 +227,15 @@ async def _load(holder: ModelHolder) -> None:
         await asyncio.to_thread(holder.load)
     except Exception as exc:
         holder.error = f"could not load the model: {exc}"
+    # The model's vocabularies are millions of long-lived objects: keep them out of the cyclic garbage
+    # collector's full passes, which would otherwise walk them all and stall a request now and then.
+    gc.freeze()
 
 
 async def _watch(holder: ModelHolder, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
-        if holder.ready:
-            await asyncio.to_thread(holder.reload_if_changed)
+        if holder.ready and await asyncio.to_thread(holder.reload_if_changed):
+            gc.unfreeze()  # let the replaced model's cycles be collected, then keep the new one out again
+            gc.collect()
+            gc.freeze()

@@ -337,6 +337,16 @@ class TaskLease(Base):
             postgresql_where=text("state = 'active'"),
         ),
         Index("ix_task_leases_expiry", "job_id", "state", "expires_at"),
+        # A worker's live leases in the order next-task reads them, without walking their whole history.
+        Index(
+            "ix_task_leases_held",
+            "job_id",
+            "worker_id",
+            "leased_at",
+            "id",
+            sqlite_where=text("state = 'active'"),
+            postgresql_where=text("state = 'active'"),
+        ),
         Index("ix_task_leases_job_worker_item", "job_id", "worker_id", "item_id"),
     )
 

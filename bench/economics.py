@@ -208,7 +208,7 @@ def report_lines(results: dict[str, dict[str, Any]], args: argparse.Namespace, n
         ok = saving >= 0.5 and (c["accuracy"] or 0) >= (a["accuracy"] or 0)
         lines += [
             "",
-            f"C spends {saving:.0%} fewer human judgments than A at accuracy {fmt(c['accuracy'])} vs "
+            f"C spends {saving:.1%} fewer human judgments than A at accuracy {fmt(c['accuracy'])} vs "
             f"{fmt(a['accuracy'])}: target (≥ 50 % fewer at equal or better accuracy) "
             f"{'met' if ok else 'not met'}.",
         ]

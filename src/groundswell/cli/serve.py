@@ -57,6 +57,11 @@ def serve_command(
             + (" and the background runner" if runner else "")
             + "; Ctrl+C stops."
         )
+    from groundswell.web.workers import reuse_port_supported, serve_processes
+
+    if workers > 1 and reuse_port_supported():
+        serve_processes(host, port, workers, log_level=log_level)  # a listening socket per process
+        return
     uvicorn.run(
         "groundswell.web.app:app_from_env",
         factory=True,

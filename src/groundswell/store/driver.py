@@ -79,11 +79,18 @@ class Driver:
     def batch(self, *calls: tuple[Sql, Mapping[str, Any]]) -> list[list[tuple[Any, ...]]]:
         """Run statements in order, none needing another's result; each one's rows (empty for changes).
 
-        One after another on both databases. Measured: sending them as one psycopg pipeline did not make an
-        answer cheaper on this machine (pipeline mode's own work ate the saved round trips), so the simple
-        path stays; the grouping keeps the option open.
+        On PostgreSQL they go out together in one pipeline and wait for one reply: on its own each statement
+        waits a network round trip, and the round trips, not the work, bound an answer's time there
+        (measured on a quiet machine, in-process: answer + next task 4.2–5.3 → 3.7–4.5 ms).
         """
-        return [self._rows(self._execute(statement, params)) for statement, params in calls]
+        if self.is_sqlite or len(calls) == 1:
+            return [self._rows(self._execute(statement, params)) for statement, params in calls]
+        try:
+            with self._connection.pipeline():
+                cursors = [self._connection.execute(statement.postgresql, params) for statement, params in calls]
+        except self._integrity_error as exc:
+            raise IntegrityError("pipeline", None, exc) from exc
+        return [self._rows(cursor) for cursor in cursors]
 
     @staticmethod
     def _rows(cursor: Any) -> list[tuple[Any, ...]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import func, insert, literal, select, update
@@ -210,6 +210,6 @@ def maybe_complete(session: Session, job: JobRef) -> bool:
     return True
 
 
-def availability_ends(job: Job) -> Any:
+def availability_ends(started_at: datetime | None, task_availability_s: int) -> datetime | None:
     """When tasks stop being offered: the availability lifetime counts from the job's first start."""
-    return None if job.started_at is None else job.started_at + timedelta(seconds=job.task_availability_s)
+    return None if started_at is None else started_at + timedelta(seconds=task_availability_s)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from groundswell.domain import JobState, LeaseState, WorkerKind
 from groundswell.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from groundswell.jobs import routing_sql as sql
-from groundswell.jobs.lifecycle import get_job, job_labels, maybe_complete
+from groundswell.jobs.lifecycle import availability_ends, get_job, job_labels, maybe_complete
 from groundswell.jobs.routing_sql import JobRow
 from groundswell.store.driver import Driver
 from groundswell.store.tables import Item, JobItem, Judgment, TaskLease, Worker, utcnow
@@ -150,7 +150,8 @@ def _next_task(
         raise PermissionDeniedError(f"you are not on a team that works on job {job.name!r}")
     if job.state is not JobState.RUNNING:
         return NoTask(f"job {job.name} is {job.state.value}")
-    if job.started_at is not None and now >= job.started_at + timedelta(seconds=job.task_availability_s):
+    ends = availability_ends(job.started_at, job.task_availability_s)
+    if ends is not None and now >= ends:
         return NoTask(f"job {job.name} is past its task availability ({job.task_availability_s} s after start)")
     params = {"job_id": job.id, "worker_id": worker.id}
     stale, held = db.batch((sql.ANY_STALE_LEASE, {"job_id": job.id, "now": db.time(now)}), (sql.HELD_LEASES, params))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +22,7 @@ from groundswell.errors import ConflictError, InvalidInputError, NotFoundError, 
 from groundswell.jobs import routing_sql as sql
 from groundswell.jobs.lifecycle import availability_ends, get_job, job_labels, maybe_complete
 from groundswell.jobs.routing_sql import JobRow
-from groundswell.store.driver import Driver
+from groundswell.store.driver import Driver, Sql
 from groundswell.store.tables import Item, JobItem, Judgment, TaskLease, Worker, utcnow
 
 __all__ = [
@@ -143,9 +144,22 @@ def next_task(
     return _next_task(session, db, _job(db, worker, name=job_name), worker, exclude, now or utcnow())
 
 
+def _next_reads(db: Driver, job_id: int, worker: Worker, now: datetime) -> tuple[Sql, dict[str, Any]]:
+    """The read next-task starts with (any stale lease in the job; the worker's held leases), so a caller can
+    send it with its own statements."""
+    return sql.NEXT_READS, {"job_id": job_id, "worker_id": worker.id, "now": db.time(now)}
+
+
 def _next_task(
-    session: Session, db: Driver, job: JobRow, worker: Worker, exclude: frozenset[int], now: datetime
+    session: Session,
+    db: Driver,
+    job: JobRow,
+    worker: Worker,
+    exclude: frozenset[int],
+    now: datetime,
+    reads: list[tuple[Any, ...]] | None = None,
 ) -> Task | NoTask:
+    """Next task for ``job``; ``reads`` are :func:`_next_reads`' rows when the caller already ran it."""
     if job.restricted and not job.member and worker.kind is not WorkerKind.ADMIN:
         raise PermissionDeniedError(f"you are not on a team that works on job {job.name!r}")
     if job.state is not JobState.RUNNING:
@@ -154,10 +168,10 @@ def _next_task(
     if ends is not None and now >= ends:
         return NoTask(f"job {job.name} is past its task availability ({job.task_availability_s} s after start)")
     params = {"job_id": job.id, "worker_id": worker.id}
-    stale, held = db.batch((sql.ANY_STALE_LEASE, {"job_id": job.id, "now": db.time(now)}), (sql.HELD_LEASES, params))
+    stale, held = sql.held_leases(reads if reads is not None else db.all(*_next_reads(db, job.id, worker, now)))
     if stale:
         expire_stale_leases(session, job.id, now)
-        held = db.all(sql.HELD_LEASES, params)
+        _, held = sql.held_leases(db.all(*_next_reads(db, job.id, worker, now)))
     for lease_id, item_id, leased_at, expires_at, external_id, text in held:
         if lease_id not in exclude:
             leased, expires = db.read_time(leased_at), db.read_time(expires_at)
@@ -170,16 +184,12 @@ def _next_task(
         in_flight = db.one(sql.IN_FLIGHT_ITEMS, params)
         if in_flight is not None and in_flight[0] >= job.max_concurrent_tasks:
             pick = sql.PICK_STARTED_ITEM
-    picked = db.one(pick, params)
-    if picked is None:
-        return NoTask("no work left for you in this job")
-    item_id, external_id, text = picked
     expires = now + timedelta(seconds=job.task_time_limit_s)
-    lease, _ = db.batch(
-        (sql.INSERT_LEASE, {**params, "item_id": item_id, "leased_at": db.time(now), "expires_at": db.time(expires)}),
-        (sql.CLAIM_SLOT, {"job_id": job.id, "item_id": item_id}),
-    )
-    return Task(lease[0][0], job.name, item_id, external_id, text, list(job.labels), now, expires)
+    new = sql.pick_and_lease(db, pick, {**params, "leased_at": db.time(now), "expires_at": db.time(expires)})
+    if new is None:
+        return NoTask("no work left for you in this job")
+    lease_id, item_id, external_id, text = new
+    return Task(lease_id, job.name, item_id, external_id, text, list(job.labels), now, expires)
 
 
 def submit_answer(
@@ -205,16 +215,12 @@ def submit_answer(
         raise InvalidInputError("time_spent_s must be between 0 and a week")
     session.flush()
     db = Driver(session)
-    locked = sql.lock_item_of_lease(db, lease_id)
+    locked, state_row, job_row, answer_rows = sql.submit_reads(db, lease_id, worker.id)
     if locked is None or locked[1] != worker.id:
         raise NotFoundError(f"no task {lease_id} held by you")
     counts = locked[0]
-    # The lease as of now, with the item row locked; and the job.
-    state_rows, job_rows = db.batch(
-        (sql.LEASE_STATE, {"lease_id": lease_id}), sql.job_query(worker_id=worker.id, job_id=counts.job_id)
-    )
-    state, leased_at, last_revision = LeaseState(state_rows[0][0]), state_rows[0][1], state_rows[0][2]
-    job = sql.job_from_row(db, job_rows[0])
+    state, leased_at, last_revision = LeaseState(state_row[0]), state_row[1], state_row[2]
+    job = sql.job_from_row(db, job_row)
     assert job is not None  # a lease's job is there: foreign key
     if state is LeaseState.SUBMITTED:
         # Only an answered lease can have a stored answer to replay (a retry, or a concurrent duplicate).
@@ -249,28 +255,46 @@ def submit_answer(
         "submitted_at": db.time(now),
     }
     closed = {"lease_id": lease_id, "state": LeaseState.SUBMITTED.value, "closed_at": db.time(now)}
-    try:
-        inserted, _, answers = db.batch(
-            (sql.INSERT_JUDGMENT, judgment), (sql.CLOSE_LEASE, closed), (sql.ITEM_ANSWERS, item)
-        )
-    except IntegrityError as exc:  # the key was already used for another task of this worker in this job
-        raise ConflictError("this idempotency key was already used for a different answer") from exc
     counts.judgments_accepted += 1
     counts.is_done = counts.judgments_accepted >= counts.judgments_wanted
+    # The new answer is this worker's latest revision: after their earlier ones, in ITEM_ANSWERS' order.
+    answers = sorted([*answer_rows, (worker.id, label)], key=lambda row: row[0])
     # Imported here: consolidation builds on this module (effective_judgments_query).
     from groundswell.jobs.consolidation import after_answer, request_consolidation
 
-    # The per-submit majority vote (dynamic redundancy may ask for one more answer), the counters, and
-    # whether the job has anything left, in one round trip.
-    writes = [*after_answer(db, job, counts, answers), sql.counts_write(counts)]
-    if counts.is_done:
-        writes.append((sql.ANY_OPEN_ITEM, {"job_id": job.id}))
-    results = db.batch(*writes)
-    completed = counts.is_done and not results[-1] and maybe_complete(session, job)
+    # The answer, the lease closed, the per-submit majority vote (dynamic redundancy may ask for one more
+    # answer) and the counters as one statement; then whether the job has anything left, and next-task's
+    # first read: one round trip.
+    writes = [
+        (sql.INSERT_JUDGMENT, judgment),
+        (sql.CLOSE_LEASE, closed),
+        *after_answer(db, job, counts, answers),
+        sql.counts_write(counts),
+    ]
+    reads = [(sql.ANY_OPEN_ITEM, {"job_id": job.id})] if counts.is_done else []
+    if next_exclude is not None:
+        reads.append(_next_reads(db, job.id, worker, now))
+    try:
+        inserted, results = db.writes(*writes, then=reads)
+    except IntegrityError as exc:
+        if not _is_idempotency_clash(exc):
+            raise
+        raise ConflictError("this idempotency key was already used for a different answer") from exc
+    completed = counts.is_done and not results[0] and maybe_complete(session, job)
     if completed:
         request_consolidation(session, job)  # the full model at job end
     result = SubmitResult(inserted[0][0], lease_id, job.id, job.name, counts.item_id, label, revision, now)
-    return _with_next(session, db, result, worker, next_exclude, now, job=None if completed else job)
+    if next_exclude is None:
+        return result
+    if completed:
+        return _with_next(session, db, result, worker, next_exclude, now)
+    return replace(result, next=_next_task(session, db, job, worker, next_exclude, now, results[-1]))
+
+
+def _is_idempotency_clash(exc: IntegrityError) -> bool:
+    """Whether the key was already used for another task of this worker in this job (and not some other
+    constraint: those are bugs, and must surface as such)."""
+    return "uq_judgments_idempotency" in str(exc.orig) or "judgments.idempotency_key" in str(exc.orig)
 
 
 def _with_next(

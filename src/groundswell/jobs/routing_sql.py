@@ -63,6 +63,7 @@ _JOB = """
 """
 JOB_BY_NAME = Sql(_JOB + " WHERE j.name_key = :name_key")
 JOB_BY_ID = Sql(_JOB + " WHERE j.id = :job_id")
+JOB_BY_LEASE = Sql(_JOB + " WHERE j.id = (SELECT job_id FROM task_leases WHERE id = :lease_id)")
 
 
 def job_query(*, worker_id: int, name: str | None = None, job_id: int | None = None) -> tuple[Sql, dict[str, Any]]:
@@ -95,16 +96,24 @@ def job_from_row(db: Driver, row: tuple[Any, ...] | None) -> JobRow | None:
 
 # --- next task -------------------------------------------------------------------------------------------------
 
-ANY_STALE_LEASE = Sql(
-    "SELECT 1 FROM task_leases WHERE job_id = :job_id AND state = 'active' AND expires_at < :now LIMIT 1"
-)
-#: The caller's live leases, oldest first, each with its tweet.
-HELD_LEASES = Sql("""
-    SELECT l.id, l.item_id, l.leased_at, l.expires_at, i.external_id, i.text
-    FROM task_leases l JOIN items i ON i.id = l.item_id
-    WHERE l.job_id = :job_id AND l.worker_id = :worker_id AND l.state = 'active'
-    ORDER BY l.leased_at, l.id
+#: Whether any lease of the job is past its time limit, then the caller's live leases, oldest first, each with
+#: its tweet: always one row, its lease columns NULL when the caller holds none.
+NEXT_READS = Sql("""
+    SELECT s.stale, h.id, h.item_id, h.leased_at, h.expires_at, h.external_id, h.text
+    FROM (SELECT EXISTS (SELECT 1 FROM task_leases
+                         WHERE job_id = :job_id AND state = 'active' AND expires_at < :now) AS stale) s
+    LEFT JOIN (SELECT l.id, l.item_id, l.leased_at, l.expires_at, i.external_id, i.text
+               FROM task_leases l JOIN items i ON i.id = l.item_id
+               WHERE l.job_id = :job_id AND l.worker_id = :worker_id AND l.state = 'active') h ON 1 = 1
+    ORDER BY h.leased_at, h.id
 """)
+
+
+def held_leases(rows: list[tuple[Any, ...]]) -> tuple[bool, list[tuple[Any, ...]]]:
+    """``NEXT_READS``' rows as (any stale lease in the job, the caller's held leases)."""
+    return bool(rows[0][0]), [row[1:] for row in rows if row[1] is not None]
+
+
 IN_FLIGHT_ITEMS = Sql("SELECT count(*) FROM job_items WHERE job_id = :job_id AND is_done = false AND started = true")
 # Open items the caller has not held, answered or skipped, in the routing index's order (started items first,
 # then by priority, then in dataset order); rows another transaction has locked are passed over.
@@ -131,10 +140,56 @@ CLAIM_SLOT = Sql("""
     WHERE job_id = :job_id AND item_id = :item_id
 """)
 
+
+def _pick_and_lease(pick: str) -> Sql:
+    """PostgreSQL: pick, lease and claim in one statement (data-modifying CTEs), one round trip instead of two.
+
+    The picked row is locked by the CTE, so the claim's UPDATE of it cannot race another transaction.
+    """
+    return Sql(f"""
+        WITH picked AS ({pick} FOR UPDATE OF ji SKIP LOCKED),
+        lease AS (
+            INSERT INTO task_leases (job_id, item_id, worker_id, state, leased_at, expires_at)
+            SELECT :job_id, item_id, :worker_id, 'active', :leased_at, :expires_at FROM picked
+            RETURNING id, item_id
+        ),
+        claim AS (
+            UPDATE job_items SET leases_active = leases_active + 1, started = true
+            WHERE job_id = :job_id AND item_id = (SELECT item_id FROM picked)
+        )
+        SELECT lease.id, picked.item_id, picked.external_id, picked.text FROM lease JOIN picked USING (item_id)
+    """)
+
+
+_PICK_AND_LEASE = {
+    PICK_ITEM: _pick_and_lease(_PICK.format(only_started="")),
+    PICK_STARTED_ITEM: _pick_and_lease(_PICK.format(only_started="AND ji.started = true")),
+}
+
+
+def pick_and_lease(db: Driver, pick: Sql, params: dict[str, Any]) -> tuple[int, int, str, str] | None:
+    """Lease the item ``pick`` chooses: ``(lease id, item id, external id, text)``, or None when none is left.
+
+    ``params`` carries ``job_id``, ``worker_id``, ``leased_at`` and ``expires_at`` (as ``Driver.time`` gives).
+    """
+    if not db.is_sqlite:
+        row = db.one(_PICK_AND_LEASE[pick], params)
+        return None if row is None else (row[0], row[1], row[2], row[3])
+    picked = db.one(pick, params)
+    if picked is None:
+        return None
+    item_id, external_id, text = picked
+    lease, _ = db.batch(
+        (INSERT_LEASE, {**params, "item_id": item_id}),
+        (CLAIM_SLOT, {"job_id": params["job_id"], "item_id": item_id}),
+    )
+    return lease[0][0], item_id, external_id, text
+
+
 # --- submit and decline --------------------------------------------------------------------------------------
 
 #: The lease's item row, locked, with the lease's owner (job, item and worker of a lease never change).
-_LOCK_ITEM_OF_LEASE = Sql(
+LOCK_ITEM_OF_LEASE = Sql(
     """
     SELECT ji.job_id, ji.item_id, ji.judgments_wanted, ji.judgments_accepted, ji.leases_active, ji.is_gold,
            ji.is_done, l.worker_id
@@ -168,7 +223,11 @@ ANY_OPEN_ITEM = Sql("SELECT 1 FROM job_items WHERE job_id = :job_id AND is_done 
 
 def lock_item_of_lease(db: Driver, lease_id: int) -> tuple[ItemCounts, int] | None:
     """The lease's item counters (row locked) and the lease's worker; None when there is no such lease."""
-    row = db.one(_LOCK_ITEM_OF_LEASE, {"lease_id": lease_id})
+    return item_of_lease(db.one(LOCK_ITEM_OF_LEASE, {"lease_id": lease_id}))
+
+
+def item_of_lease(row: tuple[Any, ...] | None) -> tuple[ItemCounts, int] | None:
+    """``LOCK_ITEM_OF_LEASE``'s row as the item's counters and the lease's worker."""
     if row is None:
         return None
     job_id, item_id, wanted, accepted, leases, is_gold, is_done, worker_id = row
@@ -193,6 +252,56 @@ def counts_write(counts: ItemCounts) -> tuple[Sql, dict[str, Any]]:
 ITEM_ANSWERS = Sql(
     "SELECT worker_id, label FROM judgments WHERE job_id = :job_id AND item_id = :item_id ORDER BY worker_id, revision"
 )
+#: ``ITEM_ANSWERS`` of a lease's item, so that submit can read them with its other reads, before it knows the item.
+LEASE_ITEM_ANSWERS = Sql("""
+    SELECT j.worker_id, j.label
+    FROM task_leases l JOIN judgments j ON j.job_id = l.job_id AND j.item_id = l.item_id
+    WHERE l.id = :lease_id
+    ORDER BY j.worker_id, j.revision
+""")
+#: PostgreSQL: ``LEASE_STATE``, the job (``JOB_BY_LEASE``'s columns) and ``LEASE_ITEM_ANSWERS`` in one statement.
+_PG_SUBMIT_READS = Sql(
+    """
+    SELECT l.state, l.leased_at,
+           (SELECT max(a.revision) FROM judgments a
+            WHERE a.job_id = l.job_id AND a.item_id = l.item_id AND a.worker_id = l.worker_id),
+           (SELECT json_agg(json_build_array(a.worker_id, a.label) ORDER BY a.worker_id, a.revision)
+            FROM judgments a WHERE a.job_id = l.job_id AND a.item_id = l.item_id),
+           job.*
+    FROM task_leases l, ("""
+    + _JOB
+    + """ WHERE j.id = (SELECT job_id FROM task_leases WHERE id = :lease_id)) job
+    WHERE l.id = :lease_id
+    """
+)
+
+
+def submit_reads(
+    db: Driver, lease_id: int, worker_id: int
+) -> tuple[tuple[ItemCounts, int] | None, tuple[Any, ...], tuple[Any, ...], list[tuple[Any, ...]]]:
+    """What submit reads: the lease's item row, locked, with the lease's worker (None: no such lease); then,
+    the lock held (every change of a lease's state happens under it), the lease's state, leased time and
+    the worker's last revision on the item; the job's ``JobRow`` columns; the item's answers so far.
+
+    One round trip; on PostgreSQL two statements, on SQLite four.
+    """
+    lease = {"lease_id": lease_id}
+    if db.is_sqlite:
+        lock_rows, state_rows, job_rows, answers = db.batch(
+            (LOCK_ITEM_OF_LEASE, lease),
+            (LEASE_STATE, lease),
+            (JOB_BY_LEASE, {**lease, "worker_id": worker_id}),
+            (LEASE_ITEM_ANSWERS, lease),
+        )
+        locked = item_of_lease(lock_rows[0] if lock_rows else None)
+        return locked, (state_rows or [()])[0], (job_rows or [()])[0], answers
+    lock_rows, rows = db.batch((LOCK_ITEM_OF_LEASE, lease), (_PG_SUBMIT_READS, {**lease, "worker_id": worker_id}))
+    if not lock_rows:
+        return None, (), (), []
+    row = rows[0]
+    return item_of_lease(lock_rows[0]), row[:3], row[4:], [tuple(answer) for answer in row[3] or []]
+
+
 UPSERT_VOTE = Sql("""
     INSERT INTO consolidated_labels (job_id, item_id, label, class_index, confidence, method, human_annotated,
                                      judgment_count, model_version_id, updated_at)

@@ -233,7 +233,16 @@ def main() -> None:
         "--section", default="economics", help="RESULTS.md section key (a larger run keeps its own section)."
     )
     parser.add_argument("--no-write", action="store_true", help="Print only; leave RESULTS.md and the plot alone.")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        help="Report the --json files of runs made separately (say, A+B and C in two processes) instead of running.",
+    )
     args = parser.parse_args()
+    if args.merge:
+        report_merged(args)
+        return
     args.every = max(1, args.every // 500) * 500  # checkpoints ride on simulate_job's progress callback
     with tempfile.TemporaryDirectory(prefix="econ-data-") as tmp:
         source = Path(tmp) / "tweets.jsonl"
@@ -246,16 +255,38 @@ def main() -> None:
             print(json.dumps(results[name]["report"]), f"{results[name]['seconds']:.0f} s", flush=True)
     lines = report_lines(results, args, n_items)
     print("\n".join(lines))
+    command = "python bench/economics.py " + shlex.join(sys.argv[1:])
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
+        saved = {"command": command.strip(), "items": n_items, "results": results}
+        args.json.write_text(json.dumps(saved, indent=1), encoding="utf-8")
     if not args.no_write:
         plot(results, args.plot, f"{n_items:,} TweetEval tweets, simulated crowd of mean accuracy 0.75")
-        command = "python bench/economics.py " + shlex.join(sys.argv[1:])
         write_section(
             args.section,
             f"Labeling economics: A (3 votes), B (Ground Truth), C (Groundswell), {n_items:,} tweets",
             lines,
             command=command.strip(),
+        )
+
+
+def report_merged(args: argparse.Namespace) -> None:
+    """The report of separately run strategies (``--json`` files of the same tweets), written like one run's."""
+    saved = [json.loads(path.read_text(encoding="utf-8")) for path in args.merge]
+    n_items = saved[0]["items"]
+    if any(run["items"] != n_items for run in saved):
+        raise SystemExit("the runs to merge labeled different numbers of tweets")
+    results = {name: result for run in saved for name, result in sorted(run["results"].items())}
+    results = dict(sorted(results.items()))
+    lines = report_lines(results, args, n_items)
+    print("\n".join(lines))
+    if not args.no_write:
+        plot(results, args.plot, f"{n_items:,} TweetEval tweets, simulated crowd of mean accuracy 0.75")
+        commands = "; ".join(run["command"] for run in saved)
+        write_section(
+            args.section,
+            f"Labeling economics: A (3 votes), B (Ground Truth), C (Groundswell), {n_items:,} tweets",
+            lines,
+            command=f"{commands} (run side by side), then python bench/economics.py " + shlex.join(sys.argv[1:]),
         )
 
 

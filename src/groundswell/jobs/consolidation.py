@@ -177,8 +177,8 @@ def _upsert(session: Session, rows: list[dict[str, Any]], *, only_if_older: bool
 def incremental_update(
     db: Driver, job_id: int, labels: Sequence[str], item_id: int, answers: Sequence[tuple[Any, ...]]
 ) -> tuple[ItemEstimate | None, tuple[Sql, dict[str, Any]]]:
-    """Re-vote one (non-gold) item from its answer rows (``ITEM_ANSWERS``); the estimate (``None`` when it has
-    no label) and the statement that stores it, for the caller to run with its other writes.
+    """Re-vote one (non-gold) item from its answer rows (``LEASE_ITEM_ANSWERS``: worker, label); the estimate
+    (``None`` when it has no label) and the statement that stores it, for the caller to run with its other writes.
 
     Ties are broken at random with the item id as seed, so re-running gives the same label. An item whose
     answers were all withdrawn loses its human label.
@@ -228,7 +228,7 @@ def after_answer(
     """What ``submit_answer`` does after storing an answer, with the item's row still locked; returns the
     writes for the caller to run (with its own, in one round trip).
 
-    Updates the item's majority-vote label from ``answers`` (its ``ITEM_ANSWERS`` rows, the new one included),
+    Updates the item's majority-vote label from ``answers`` (its ``LEASE_ITEM_ANSWERS`` rows, the new one included),
     and under dynamic redundancy turns an item that just got all the judgments it wanted, but is still
     unsure, back into an open one wanting one more. Raising ``judgments_wanted`` keeps the invariant
     ``accepted + active leases ≤ wanted``; it never passes the job's maximum. The caller writes ``row`` back.

@@ -257,7 +257,7 @@ def submit_answer(
     closed = {"lease_id": lease_id, "state": LeaseState.SUBMITTED.value, "closed_at": db.time(now)}
     counts.judgments_accepted += 1
     counts.is_done = counts.judgments_accepted >= counts.judgments_wanted
-    # The new answer is this worker's latest revision: after their earlier ones, in ITEM_ANSWERS' order.
+    # The new answer is this worker's latest revision: after their earlier ones, in LEASE_ITEM_ANSWERS' order.
     answers = sorted([*answer_rows, (worker.id, label)], key=lambda row: row[0])
     # Imported here: consolidation builds on this module (effective_judgments_query).
     from groundswell.jobs.consolidation import after_answer, request_consolidation
@@ -304,13 +304,11 @@ def _with_next(
     worker: Worker,
     exclude: frozenset[int] | None,
     now: datetime,
-    *,
-    job: JobRow | None = None,
 ) -> SubmitResult:
-    """The result with the worker's next task added, when asked for; ``job`` if it is still as read."""
+    """The result with the worker's next task added, when asked for (the job read afresh)."""
     if exclude is None:
         return result
-    job = job or _job(db, worker, job_id=result.job_id)
+    job = _job(db, worker, job_id=result.job_id)
     return replace(result, next=_next_task(session, db, job, worker, exclude, now))
 
 

@@ -249,10 +249,8 @@ def counts_write(counts: ItemCounts) -> tuple[Sql, dict[str, Any]]:
 
 # --- per-submit majority vote ---------------------------------------------------------------------------------
 
-ITEM_ANSWERS = Sql(
-    "SELECT worker_id, label FROM judgments WHERE job_id = :job_id AND item_id = :item_id ORDER BY worker_id, revision"
-)
-#: ``ITEM_ANSWERS`` of a lease's item, so that submit can read them with its other reads, before it knows the item.
+#: Every answer row (worker, label; withdrawals have none) of a lease's item, by worker and revision: read with
+#: submit's other reads, before it knows the item.
 LEASE_ITEM_ANSWERS = Sql("""
     SELECT j.worker_id, j.label
     FROM task_leases l JOIN judgments j ON j.job_id = l.job_id AND j.item_id = l.item_id

@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from factories import answer, make_job, make_workers, take
+from factories import answer, make_dataset, make_job, make_workers, take
 from groundswell.domain import JobState
 from groundswell.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from groundswell.jobs import NoTask, Task, change_state, decline_task, get_job, undo_last_answer
 from groundswell.jobs.routing import effective_judgments_query
+from groundswell.jobs.routing_sql import STARTED_WINDOW
 from groundswell.store.db import transaction
 from groundswell.store.tables import JobItem, Judgment, utcnow
 
@@ -56,6 +57,27 @@ def test_started_items_are_finished_before_fresh_ones(
     answer(factory, workers[0], first)
     second = take(factory, job, workers[1])
     assert isinstance(second, Task) and second.item_id == first.item_id
+
+
+def test_an_annotator_ahead_of_everyone_gets_fresh_tweets_and_the_others_finish_theirs(
+    factory: sessionmaker[Session], workers: list[Any]
+) -> None:
+    """Working alone, one annotator starts more tweets than next-task's started window holds (all wanting two
+    more answers): they keep getting fresh tweets, and the next annotator is sent to the started ones first."""
+    count = STARTED_WINDOW + 30
+    job = make_job(factory, make_dataset(factory, name="many", count=count + 5), name="many")
+    answered: list[int] = []
+    for _ in range(count):
+        task = take(factory, job, workers[0])
+        assert isinstance(task, Task) and task.item_id not in answered
+        answer(factory, workers[0], task)
+        answered.append(task.item_id)
+    rows = _rows(factory, job)
+    assert sum(row.started for row in rows.values()) == count
+    fresh = take(factory, job, workers[0])
+    assert isinstance(fresh, Task) and not rows[fresh.item_id].started
+    other = take(factory, job, workers[1])
+    assert isinstance(other, Task) and other.item_id == answered[0]
 
 
 def test_priority_orders_fresh_items(factory: sessionmaker[Session], job: str, workers: list[Any]) -> None:

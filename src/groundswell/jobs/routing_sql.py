@@ -115,21 +115,45 @@ def held_leases(rows: list[tuple[Any, ...]]) -> tuple[bool, list[tuple[Any, ...]
 
 
 IN_FLIGHT_ITEMS = Sql("SELECT count(*) FROM job_items WHERE job_id = :job_id AND is_done = false AND started = true")
-# Open items the caller has not held, answered or skipped, in the routing index's order (started items first,
-# then by priority, then in dataset order); rows another transaction has locked are passed over.
-_PICK = """
-    SELECT ji.item_id, i.external_id, i.text
-    FROM job_items ji JOIN items i ON i.id = ji.item_id
-    WHERE ji.job_id = :job_id AND ji.is_done = false
-      AND ji.judgments_accepted + ji.leases_active < ji.judgments_wanted {only_started}
-      AND NOT EXISTS (SELECT 1 FROM task_leases l
-                      WHERE l.job_id = ji.job_id AND l.worker_id = :worker_id AND l.item_id = ji.item_id
-                        AND l.state IN ('active', 'submitted', 'declined'))
-    ORDER BY ji.started DESC, ji.priority DESC, ji.item_id
-    LIMIT 1
+#: How many started items, at most, next-task looks through for one the caller has not touched yet.
+STARTED_WINDOW = 200
+_UNTOUCHED = """NOT EXISTS (SELECT 1 FROM task_leases l
+                   WHERE l.job_id = ji.job_id AND l.worker_id = :worker_id AND l.item_id = ji.item_id
+                     AND l.state IN ('active', 'submitted', 'declined'))"""
+_FREE = "ji.is_done = false AND ji.judgments_accepted + ji.leases_active < ji.judgments_wanted"
+# An open item the caller has not held, answered or skipped: one already started if any (the first
+# STARTED_WINDOW of them by priority), else the fresh one with the highest priority (then in dataset order).
+# Why the window: a started item the caller answered stays in the started set until others finish it, so an
+# annotator working ahead of the rest (alone, say) would otherwise walk past all of their own answers on
+# every request. Each part reads rows lazily and stops at its first pick; rows another transaction has locked
+# are passed over; the free-slot test is repeated on the locked row, as PostgreSQL re-checks it there.
+_PICK_STARTED = f"""
+    SELECT * FROM (
+        SELECT ji.item_id, i.external_id, i.text
+        FROM (SELECT item_id FROM job_items
+              WHERE job_id = :job_id AND is_done = false AND started = true
+                AND judgments_accepted + leases_active < judgments_wanted
+              ORDER BY priority DESC, item_id LIMIT {STARTED_WINDOW}) w
+        JOIN job_items ji ON ji.job_id = :job_id AND ji.item_id = w.item_id
+        JOIN items i ON i.id = ji.item_id
+        WHERE {_FREE} AND {_UNTOUCHED}
+        LIMIT 1 {{lock}}
+    ) started_item
 """
-PICK_ITEM = Sql(_PICK.format(only_started=""), lock="FOR UPDATE OF ji SKIP LOCKED")
-PICK_STARTED_ITEM = Sql(_PICK.format(only_started="AND ji.started = true"), lock="FOR UPDATE OF ji SKIP LOCKED")
+_PICK_FRESH = f"""
+    SELECT * FROM (
+        SELECT ji.item_id, i.external_id, i.text
+        FROM job_items ji JOIN items i ON i.id = ji.item_id
+        WHERE ji.job_id = :job_id AND ji.started = false AND {_FREE} AND {_UNTOUCHED}
+        ORDER BY ji.priority DESC, ji.item_id
+        LIMIT 1 {{lock}}
+    ) fresh_item
+"""
+_PICK = f"SELECT * FROM ({_PICK_STARTED} UNION ALL {_PICK_FRESH}) picks LIMIT 1"
+_SKIP_LOCKED = "FOR UPDATE OF ji SKIP LOCKED"
+PICK_ITEM = Sql(_PICK, lock=_SKIP_LOCKED)
+#: Under the job's ``max_concurrent_tasks``, once that many items are in flight: started items only.
+PICK_STARTED_ITEM = Sql(_PICK_STARTED, lock=_SKIP_LOCKED)
 INSERT_LEASE = Sql("""
     INSERT INTO task_leases (job_id, item_id, worker_id, state, leased_at, expires_at)
     VALUES (:job_id, :item_id, :worker_id, 'active', :leased_at, :expires_at)
@@ -146,8 +170,9 @@ def _pick_and_lease(pick: str) -> Sql:
 
     The picked row is locked by the CTE, so the claim's UPDATE of it cannot race another transaction.
     """
-    return Sql(f"""
-        WITH picked AS ({pick} FOR UPDATE OF ji SKIP LOCKED),
+    return Sql(
+        f"""
+        WITH picked AS ({pick}),
         lease AS (
             INSERT INTO task_leases (job_id, item_id, worker_id, state, leased_at, expires_at)
             SELECT :job_id, item_id, :worker_id, 'active', :leased_at, :expires_at FROM picked
@@ -158,13 +183,12 @@ def _pick_and_lease(pick: str) -> Sql:
             WHERE job_id = :job_id AND item_id = (SELECT item_id FROM picked)
         )
         SELECT lease.id, picked.item_id, picked.external_id, picked.text FROM lease JOIN picked USING (item_id)
-    """)
+        """,
+        lock=_SKIP_LOCKED,
+    )
 
 
-_PICK_AND_LEASE = {
-    PICK_ITEM: _pick_and_lease(_PICK.format(only_started="")),
-    PICK_STARTED_ITEM: _pick_and_lease(_PICK.format(only_started="AND ji.started = true")),
-}
+_PICK_AND_LEASE = {PICK_ITEM: _pick_and_lease(_PICK), PICK_STARTED_ITEM: _pick_and_lease(_PICK_STARTED)}
 
 
 def pick_and_lease(db: Driver, pick: Sql, params: dict[str, Any]) -> tuple[int, int, str, str] | None:

@@ -32,16 +32,19 @@ _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 class Sql:
     """One statement written once with ``:name`` parameters, in each driver's parameter style.
 
-    ``lock`` is appended on PostgreSQL only (``FOR UPDATE``, ``FOR UPDATE SKIP LOCKED``): SQLite has no row
-    locks and needs none, since it runs one write transaction at a time (``BEGIN IMMEDIATE``).
+    ``lock`` goes in on PostgreSQL only (``FOR UPDATE``, ``FOR UPDATE SKIP LOCKED``): where the text says
+    ``{lock}``, else at the end. SQLite has no row locks and needs none, since it runs one write transaction
+    at a time (``BEGIN IMMEDIATE``).
     """
 
     __slots__ = ("postgresql", "sqlite")
 
     def __init__(self, text: str, *, lock: str = "") -> None:
         text = " ".join(text.split())
-        self.sqlite = text
-        self.postgresql = _PARAM.sub(r"%(\1)s", text) + (f" {lock}" if lock else "")
+        if "{lock}" not in text:
+            text += " {lock}"
+        self.sqlite = text.replace(" {lock}", "")
+        self.postgresql = _PARAM.sub(r"%(\1)s", text).replace(" {lock}", f" {lock}" if lock else "")
 
 
 _COMBINED: dict[tuple[Sql, ...], Sql] = {}

@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python bench/consolidation_bench.py --seeds 3
 	$(BIN)/python bench/consolidation_scale_bench.py
 	scripts/with-test-postgres $(BIN)/python bench/annotate_load.py
+	scripts/with-test-postgres $(BIN)/python bench/annotate_cpu.py
 
 clean:
 	rm -rf $(VENV) groundswell-data .pytest_cache .mypy_cache .ruff_cache

@@ -94,6 +94,61 @@ async def annotator(
     return done
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _process_groups(server_pid: int) -> dict[str, list[int]]:
+    """The server's processes (``serve`` and its workers) and the database server's, by /proc."""
+    parents: dict[int, int] = {}
+    postgres: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        if command.startswith(b"postgres") or b"bin/postgres" in command:
+            postgres.append(int(entry.name))
+    server = {server_pid}
+    for _ in range(3):  # serve → worker processes (and multiprocessing's helpers)
+        server |= {pid for pid, parent in parents.items() if parent in server}
+    return {"server": sorted(server), "database": postgres}
+
+
+class CpuMeter:
+    """CPU used by the server's and the database's processes (and this load generator) over the load window.
+
+    Why: on a shared 2-core machine, throughput alone says little; CPU per answer, split by who spends it, says
+    where the time goes and how far the machine is from saturation.
+    """
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.start = self._sample()
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        groups = _process_groups(self.server_pid)
+        sample = {name: {pid: _cpu_seconds(pid) for pid in pids} for name, pids in groups.items()}
+        sample["load generator"] = {os.getpid(): time.process_time()}
+        return sample
+
+    def used(self) -> dict[str, float]:
+        end = self._sample()
+        return {
+            name: sum(seconds - self.start[name].get(pid, 0.0) for pid, seconds in pids.items())
+            for name, pids in end.items()
+        }
+
+
 def prepare(url: str, tmp: Path, items: int, annotators: int) -> list[str]:
     engine = make_engine(url)
     upgrade(engine)
@@ -136,6 +191,7 @@ def run_case(
     server = start_server(url, tmp, workers=workers)
     stats: dict[str, list[float]] = {"next": [], "submit": []}
     try:
+        meter = CpuMeter(server.process.pid)
         started = time.monotonic()
         stop_at = started + seconds
 
@@ -147,6 +203,7 @@ def run_case(
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             counts = runner.run(main())
         elapsed = time.monotonic() - started
+        cpu = meter.used()
     finally:
         stop_server(server)
     total = sum(counts)
@@ -166,6 +223,8 @@ def run_case(
         "submit_p99": percentile(ms["submit"], 0.99),
         "errors": len(stats.get("errors", [])),
         "max_per_item": max_answers_per_item(url),
+        "cpu_ms": {name: seconds * 1000 / max(total, 1) for name, seconds in cpu.items()},
+        "cpu_busy": sum(cpu.values()) / elapsed,
     }
 
 
@@ -194,11 +253,14 @@ def main() -> None:
         "load generator (Python aiohttp, asyncio, on the same 2-core machine as the server).",
         "",
         "In 'answer+next' mode the 'next' columns cover only each annotator's first task; 'submit' is the answer "
-        "plus the next task in one request.",
+        "plus the next task in one request. CPU columns: user + system CPU of the server's processes, the "
+        "database server's (PostgreSQL only; SQLite runs inside the server) and the load generator during the "
+        "load window, per answer; 'cores busy' is their sum per second of the window (the machine has 2).",
         "",
         "| store | requests | tweets | annotators | annotations/s | next p50 | next p95 | next p99 | submit p50 "
-        "| submit p95 | submit p99 | errors | max answers on a tweet |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| submit p95 | submit p99 | errors | max answers on a tweet | CPU ms per answer: server / database / "
+        "load generator | cores busy |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -207,11 +269,13 @@ def main() -> None:
                 for k, mode in [(k, m) for m in args.modes for k in args.annotators]:
                     workers = args.workers or (1 if store == "SQLite" else 2)
                     r = run_case(store, items, k, args.seconds, tmp, workers, mode == "combined")
+                    cpu = r["cpu_ms"]
                     line = (
                         f"| {r['store']} | {r['mode']} | {r['items']:,} | {r['k']} | {r['per_s']:.0f} | "
                         f"{r['next_p50']:.1f} | {r['next_p95']:.1f} | {r['next_p99']:.1f} | "
                         f"{r['submit_p50']:.1f} | {r['submit_p95']:.1f} | {r['submit_p99']:.1f} | "
-                        f"{r['errors']} | {r['max_per_item']} |"
+                        f"{r['errors']} | {r['max_per_item']} | {cpu['server']:.2f} / {cpu['database']:.2f} / "
+                        f"{cpu['load generator']:.2f} | {r['cpu_busy']:.2f} |"
                     )
                     print(line, flush=True)
                     rows.append(line)

@@ -131,6 +131,12 @@ def test_the_rule_setting_is_validated() -> None:
         consolidation_settings({"redundancy_rule": "magic"})
 
 
+def test_each_rule_has_its_own_default_threshold() -> None:
+    assert consolidation_settings({"redundancy_rule": "posterior"}).threshold == 0.64
+    assert consolidation_settings({}).threshold == 0.7
+    assert consolidation_settings({"redundancy_rule": "posterior", "redundancy_threshold": 0.8}).threshold == 0.8
+
+
 def test_final_labels_come_from_the_posterior_with_the_model_breaking_a_tie(factory: sessionmaker[Session]) -> None:
     job, (agree, disagree, _) = _job(factory)
     assert LABELS == ["positive", "negative", "neutral"]

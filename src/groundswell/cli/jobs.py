@@ -57,7 +57,8 @@ def create_command(
         int | None, typer.Option(help="With --dynamic-redundancy: most answers a tweet may get (up to 9).")
     ] = None,
     redundancy_threshold: Annotated[
-        float | None, typer.Option(help="With --dynamic-redundancy: confidence at which a tweet stops (0.7).")
+        float | None,
+        typer.Option(help="With --dynamic-redundancy: confidence at which a tweet stops (0.7; posterior: 0.64)."),
     ] = None,
     redundancy_rule: Annotated[
         str | None,

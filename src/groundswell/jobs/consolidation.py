@@ -24,7 +24,6 @@ reach an output manifest. The admin page reads the results through :mod:`grounds
 
 from __future__ import annotations
 
-import random
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -180,8 +179,10 @@ def incremental_update(
     """Re-vote one (non-gold) item from its answer rows (``LEASE_ITEM_ANSWERS``: worker, label); the estimate
     (``None`` when it has no label) and the statement that stores it, for the caller to run with its other writes.
 
-    Ties are broken at random with the item id as seed, so re-running gives the same label. An item whose
-    answers were all withdrawn loses its human label.
+    A tie goes to the tied label at position ``item_id mod (number tied)``, in label order: the same label on
+    every re-run, spread evenly over the tied labels across items, and simple enough for PostgreSQL's
+    ``groundswell_submit`` function to apply the very same rule. An item whose answers were all withdrawn
+    loses its human label.
     """
     votes = _current_answers(answers)
     if not votes:
@@ -189,7 +190,7 @@ def incremental_update(
     counts = Counter(votes)
     top = max(counts.values())
     tied = [label for label in labels if counts.get(label) == top]
-    winner = tied[0] if len(tied) == 1 else random.Random(item_id).choice(tied)
+    winner = tied[item_id % len(tied)]
     confidence = 0.0 if len(votes) == 1 else top / len(votes)
     record = {
         "job_id": job_id,

@@ -9,6 +9,7 @@ anything that would over-assign, so a bug here fails loudly instead of over-labe
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -168,6 +169,10 @@ def _next_task(
     if ends is not None and now >= ends:
         return NoTask(f"job {job.name} is past its task availability ({job.task_availability_s} s after start)")
     params = {"job_id": job.id, "worker_id": worker.id}
+    if not db.is_sqlite and reads is None:
+        task = _next_task_function(db, job, worker, exclude, now)
+        if task is not None:
+            return task
     stale, held = sql.held_leases(reads if reads is not None else db.all(*_next_reads(db, job.id, worker, now)))
     if stale:
         expire_stale_leases(session, job.id, now)
@@ -190,6 +195,25 @@ def _next_task(
         return NoTask("no work left for you in this job")
     lease_id, item_id, external_id, text = new
     return Task(lease_id, job.name, item_id, external_id, text, list(job.labels), now, expires)
+
+
+def _next_task_function(db: Driver, job: JobRow, worker: Worker, exclude: frozenset[int], now: datetime) -> Task | None:
+    """PostgreSQL: the next task through ``groundswell_next_task`` (one statement), or None for the general path."""
+    row = db.one(
+        sql.NEXT_TASK_FUNCTION,
+        {"worker_id": worker.id, "job_id": job.id, "now": db.time(now), "exclude": sorted(exclude)},
+    )
+    if row is None or row[0] != "task":
+        return None
+    return _task_from(row[1:], job.name, job.labels, db)
+
+
+def _task_from(row: Sequence[Any], job_name: str, labels: Sequence[str], db: Driver) -> Task:
+    """A ``Task`` from the functions' lease, item, external id, text, leased and expiry columns."""
+    lease_id, item_id, external_id, text, leased_at, expires_at = row
+    leased, expires = db.read_time(leased_at), db.read_time(expires_at)
+    assert leased is not None and expires is not None
+    return Task(lease_id, job_name, item_id, external_id, text, list(labels), leased, expires)
 
 
 def submit_answer(
@@ -215,6 +239,10 @@ def submit_answer(
         raise InvalidInputError("time_spent_s must be between 0 and a week")
     session.flush()
     db = Driver(session)
+    if not db.is_sqlite:
+        fast = _submit_function(session, db, worker, lease_id, label, idempotency_key, time_spent_s, now, next_exclude)
+        if fast is not None:
+            return fast
     locked, state_row, job_row, answer_rows = sql.submit_reads(db, lease_id, worker.id)
     if locked is None or locked[1] != worker.id:
         raise NotFoundError(f"no task {lease_id} held by you")
@@ -289,6 +317,58 @@ def submit_answer(
     if completed:
         return _with_next(session, db, result, worker, next_exclude, now)
     return replace(result, next=_next_task(session, db, job, worker, next_exclude, now, results[-1]))
+
+
+def _submit_function(
+    session: Session,
+    db: Driver,
+    worker: Worker,
+    lease_id: int,
+    label: str,
+    key: str,
+    time_spent_s: float | None,
+    now: datetime,
+    next_exclude: frozenset[int] | None,
+) -> SubmitResult | None:
+    """PostgreSQL: the common case of :func:`submit_answer` in one statement (``groundswell_submit``, which
+    also takes the next task when asked); None when the general path must run (the function changed nothing).
+
+    An idempotency key used concurrently by two answers fails the function's insert; the general path then
+    tells a retry from a clash.
+    """
+    params = {
+        "worker_id": worker.id,
+        "lease_id": lease_id,
+        "label": label,
+        "key": key,
+        "time_spent": time_spent_s,
+        "now": db.time(now),
+        "next": next_exclude is not None,
+        "exclude": sorted(next_exclude or ()),
+    }
+    try:
+        row = db.one(sql.SUBMIT_FUNCTION, params)
+    except IntegrityError as exc:
+        if not _is_idempotency_clash(exc):
+            raise
+        raise ConflictError("this idempotency key was already used for a different answer") from exc
+    assert row is not None
+    status, judgment_id, revision, job_id, job_name, item_id, labels, next_status = row[:8]
+    if status == "fallback":
+        return None
+    result = SubmitResult(judgment_id, lease_id, job_id, job_name, item_id, label, revision, now)
+    if status == "ok-last":  # the item just done was the job's last open one
+        from groundswell.jobs.consolidation import request_consolidation
+
+        job = _job(db, worker, job_id=job_id)
+        if maybe_complete(session, job):
+            request_consolidation(session, job)  # the full model at job end
+        return _with_next(session, db, result, worker, next_exclude, now)
+    if next_exclude is None:
+        return result
+    if next_status == "task":
+        return replace(result, next=_task_from(row[8:], job_name, db.read_json(labels), db))
+    return _with_next(session, db, result, worker, next_exclude, now)
 
 
 def _is_idempotency_clash(exc: IntegrityError) -> bool:

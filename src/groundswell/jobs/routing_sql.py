@@ -324,6 +324,23 @@ def submit_reads(
     return item_of_lease(lock_rows[0]), row[:3], row[4:], [tuple(answer) for answer in row[3] or []]
 
 
+#: PostgreSQL: an answer and, with ``next``, the worker's next task, in one statement (the ``groundswell_submit``
+#: function of migration 0005). Its row: status (``ok``; ``ok-last``: the job may be complete, no next task
+#: taken; ``fallback``: nothing done), judgment id, revision, job id and name, item id, the job's labels, then
+#: the next task's status (``task``, ``fallback`` or NULL when not asked) and its lease, item, external id,
+#: text, leased and expiry times.
+SUBMIT_FUNCTION = Sql("""
+    SELECT * FROM groundswell_submit(CAST(:worker_id AS integer), CAST(:lease_id AS bigint), CAST(:label AS text),
+                                     CAST(:key AS text), CAST(:time_spent AS double precision),
+                                     CAST(:now AS timestamptz), CAST(:next AS boolean), CAST(:exclude AS bigint[]))
+""")
+#: PostgreSQL: next-task's common case in one statement (``groundswell_next_task``): status (``task`` or
+#: ``fallback``: nothing done), lease, item, external id, text, leased and expiry times.
+NEXT_TASK_FUNCTION = Sql("""
+    SELECT * FROM groundswell_next_task(CAST(:worker_id AS integer), CAST(:job_id AS integer),
+                                        CAST(:now AS timestamptz), CAST(:exclude AS bigint[]))
+""")
+
 UPSERT_VOTE = Sql("""
     INSERT INTO consolidated_labels (job_id, item_id, label, class_index, confidence, method, human_annotated,
                                      judgment_count, model_version_id, updated_at)

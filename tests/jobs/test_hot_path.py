@@ -1,0 +1,172 @@
+"""PostgreSQL's one-statement route for an answer and the next task (migration 0005's functions): the common
+case takes it, everything else falls back to the general path with the same results and errors, and both
+databases break a vote's tie the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from factories import LABELS, answer, make_dataset, make_job, make_workers, take
+from groundswell.errors import ConflictError, InvalidInputError, NotFoundError
+from groundswell.jobs import NoTask, Task, change_state, decline_task, get_job
+from groundswell.jobs import routing_sql as sql
+from groundswell.store import make_engine, make_session_factory, upgrade
+from groundswell.store.db import transaction
+from groundswell.store.driver import Driver
+from groundswell.store.tables import ConsolidatedLabel, JobItem, Judgment
+
+
+@pytest.fixture
+def pg_factory(postgres_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every statement the hot path sends through ``Driver.one`` / ``Driver.batch``, in order."""
+    seen: list[Any] = []
+    one, batch = Driver.one, Driver.batch
+
+    def spy_one(self: Driver, statement: Any, params: Any) -> Any:
+        seen.append(statement)
+        return one(self, statement, params)
+
+    def spy_batch(self: Driver, *calls: Any, **kwargs: Any) -> Any:
+        seen.extend(statement for statement, _ in calls)
+        return batch(self, *calls, **kwargs)
+
+    monkeypatch.setattr(Driver, "one", spy_one)
+    monkeypatch.setattr(Driver, "batch", spy_batch)
+    return seen
+
+
+def _submit_next(
+    factory: sessionmaker[Session], worker: Any, task: Task, label: str = "positive", **kwargs: Any
+) -> Any:
+    return answer(factory, worker, task, label=label, next_exclude=frozenset(), **kwargs)
+
+
+def test_an_answer_with_the_next_task_is_one_statement(
+    pg_factory: sessionmaker[Session], statements: list[Any]
+) -> None:
+    job = make_job(pg_factory, make_dataset(pg_factory))
+    (worker,) = make_workers(pg_factory, 1)
+    task = take(pg_factory, job, worker)
+    assert isinstance(task, Task)
+    statements.clear()
+
+    result = _submit_next(pg_factory, worker, task)
+
+    assert statements == [sql.SUBMIT_FUNCTION]
+    assert isinstance(result.next, Task) and result.next.item_id != task.item_id
+    assert result.next.labels == LABELS and result.next.expires_at > result.next.leased_at
+    with pg_factory() as session:
+        stored = session.scalars(select(Judgment).where(Judgment.lease_id == task.lease_id)).one()
+        assert (stored.id, stored.label, stored.revision, stored.worker_id) == (
+            result.judgment_id,
+            "positive",
+            0,
+            worker.id,
+        )
+        row = session.get(JobItem, (stored.job_id, task.item_id))
+        assert row is not None and (row.judgments_accepted, row.leases_active) == (1, 0)
+        lease_row = session.get(JobItem, (stored.job_id, result.next.item_id))
+        assert lease_row is not None and (lease_row.leases_active, lease_row.started) == (1, True)
+
+
+def test_next_task_alone_is_the_job_read_and_one_statement(
+    pg_factory: sessionmaker[Session], statements: list[Any]
+) -> None:
+    job = make_job(pg_factory, make_dataset(pg_factory))
+    (worker,) = make_workers(pg_factory, 1)
+
+    task = take(pg_factory, job, worker)
+
+    assert isinstance(task, Task)
+    assert statements == [sql.JOB_BY_NAME, sql.NEXT_TASK_FUNCTION]
+
+
+def test_uncommon_cases_fall_back_with_the_general_paths_results(
+    pg_factory: sessionmaker[Session], statements: list[Any]
+) -> None:
+    job = make_job(pg_factory, make_dataset(pg_factory))
+    first, second = make_workers(pg_factory, 2)
+    task = take(pg_factory, job, first)
+    assert isinstance(task, Task)
+    done = _submit_next(pg_factory, first, task, key="same")
+
+    statements.clear()
+    retry = _submit_next(pg_factory, first, task, key="same")  # a retry: replayed, not stored twice
+    assert retry.replayed and retry.judgment_id == done.judgment_id
+    assert statements[0] is sql.SUBMIT_FUNCTION and sql.LOCK_ITEM_OF_LEASE in statements
+
+    with pytest.raises(NotFoundError):
+        _submit_next(pg_factory, second, done.next)  # not their lease
+    with pytest.raises(InvalidInputError, match="not one of this job's labels"):
+        _submit_next(pg_factory, first, done.next, label="sarcastic")
+    with pytest.raises(ConflictError, match="already used for a different answer"):
+        _submit_next(pg_factory, first, done.next, key="same")
+    with transaction(pg_factory) as session:
+        decline_task(session, first, done.next.lease_id)
+    with pytest.raises(ConflictError, match="skipped"):
+        _submit_next(pg_factory, first, done.next)
+
+    held = take(pg_factory, job, second)
+    assert isinstance(held, Task)
+    with transaction(pg_factory) as session:
+        change_state(session, job, "pause")
+    paused = _submit_next(pg_factory, second, held)  # an answer to a paused job counts; no next task
+    assert isinstance(paused.next, NoTask) and "paused" in paused.next.reason
+
+
+def test_the_last_answer_completes_the_job(pg_factory: sessionmaker[Session]) -> None:
+    job = make_job(pg_factory, make_dataset(pg_factory, count=1), workers_per_item=1)
+    (worker,) = make_workers(pg_factory, 1)
+    task = take(pg_factory, job, worker)
+    assert isinstance(task, Task)
+
+    result = _submit_next(pg_factory, worker, task)
+
+    assert isinstance(result.next, NoTask)
+    with pg_factory() as session:
+        assert get_job(session, job).state.value == "completed"
+
+
+def test_dynamic_redundancys_vote_rule_runs_on_the_general_path(pg_factory: sessionmaker[Session]) -> None:
+    settings = {"dynamic_redundancy": True, "redundancy_rule": "vote", "redundancy_threshold": 0.9}
+    job = make_job(
+        pg_factory, make_dataset(pg_factory, count=1), workers_per_item=2, max_workers_per_item=3, settings=settings
+    )
+    workers = make_workers(pg_factory, 2)
+    for worker, label in zip(workers, ["positive", "negative"], strict=True):
+        task = take(pg_factory, job, worker)
+        assert isinstance(task, Task)
+        _submit_next(pg_factory, worker, task, label=label)
+    with pg_factory() as session:
+        row = session.scalars(select(JobItem)).one()
+        assert (row.judgments_wanted, row.is_done) == (3, False)  # a split vote asks for one more answer
+
+
+def test_a_tied_vote_goes_to_the_same_label_on_both_databases(factory: sessionmaker[Session]) -> None:
+    job = make_job(factory, make_dataset(factory, count=4), workers_per_item=3)
+    workers = make_workers(factory, 2)
+    tasks = []
+    for worker, label in zip(workers, ["negative", "positive"], strict=True):
+        task = take(factory, job, worker)
+        assert isinstance(task, Task)
+        answer(factory, worker, task, label=label)
+        tasks.append(task)
+    item_id = tasks[0].item_id
+    assert tasks[1].item_id == item_id
+    tied = [label for label in LABELS if label in ("negative", "positive")]
+    with factory() as session:
+        stored = session.scalars(select(ConsolidatedLabel).where(ConsolidatedLabel.item_id == item_id)).one()
+    assert (stored.label, stored.confidence, stored.judgment_count) == (tied[item_id % 2], 0.5, 2)

@@ -36,7 +36,7 @@ def measure(store: str, answers: int) -> dict[str, float]:
     from groundswell.jobs.access import redeem_invite, worker_for_session
     from groundswell.store import make_engine, make_session_factory
     from groundswell.store.db import transaction
-    from import_bench import fresh_postgres_db
+    from import_bench import drop_postgres_db, fresh_postgres_db
 
     tmp = Path(tempfile.mkdtemp(prefix="annotate-cpu-"))
     url = f"sqlite:///{tmp / 'cpu.db'}" if store == "SQLite" else fresh_postgres_db(os.environ[_PG])
@@ -73,7 +73,14 @@ def measure(store: str, answers: int) -> dict[str, float]:
         for k in range(ANNOTATORS):
             answer_and_next(round_, k)
     done = rounds * ANNOTATORS
-    return {"cpu_ms": (time.process_time() - cpu) / done * 1000, "wall_ms": (time.perf_counter() - wall) / done * 1000}
+    figures = {
+        "cpu_ms": (time.process_time() - cpu) / done * 1000,
+        "wall_ms": (time.perf_counter() - wall) / done * 1000,
+    }
+    factory.kw["bind"].dispose()
+    if store != "SQLite":
+        drop_postgres_db(os.environ[_PG], url)
+    return figures
 
 
 _PG = "GROUNDSWELL_TEST_POSTGRES_URL"

@@ -5,20 +5,23 @@ databases break a vote's tie the same way."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from factories import LABELS, answer, make_dataset, make_job, make_workers, take
 from groundswell.errors import ConflictError, InvalidInputError, NotFoundError
-from groundswell.jobs import NoTask, Task, change_state, decline_task, get_job
+from groundswell.jobs import NoTask, Task, change_state, create_invite, decline_task, get_job, redeem_invite
 from groundswell.jobs import routing_sql as sql
+from groundswell.jobs.access import session_token_digest
+from groundswell.jobs.hot_path import next_task_signed_in, submit_signed_in
 from groundswell.store import make_engine, make_session_factory, upgrade
 from groundswell.store.db import transaction
 from groundswell.store.driver import Driver
-from groundswell.store.tables import ConsolidatedLabel, JobItem, Judgment
+from groundswell.store.tables import ConsolidatedLabel, JobItem, Judgment, WebSession, Work, utcnow
 
 
 @pytest.fixture
@@ -170,3 +173,97 @@ def test_a_tied_vote_goes_to_the_same_label_on_both_databases(factory: sessionma
     with factory() as session:
         stored = session.scalars(select(ConsolidatedLabel).where(ConsolidatedLabel.item_id == item_id)).one()
     assert (stored.label, stored.confidence, stored.judgment_count) == (tied[item_id % 2], 0.5, 2)
+
+
+# --- the signed-in annotator's one-call route (jobs.hot_path) ---------------------------------------------------
+
+
+def _sign_in(factory: sessionmaker[Session], email: str = "a@example.org") -> tuple[Any, str, str]:
+    """A new annotator's worker, browser-session token and CSRF token."""
+    with transaction(factory) as session:
+        _, invite = create_invite(session, email, team=None, valid_for=timedelta(days=1))
+        worker, token = redeem_invite(session, invite, session_ttl=timedelta(days=1))
+        csrf = session.scalars(
+            select(WebSession.csrf_token).where(WebSession.token_hash == session_token_digest(token))
+        ).one()
+    return worker, token, csrf
+
+
+def _transactions(factory: sessionmaker[Session]) -> list[int]:
+    """Counts the transactions the engine begins from now on (the one-call route runs in autocommit)."""
+    begun: list[int] = []
+    event.listen(factory.kw["bind"], "begin", lambda _connection: begun.append(1))
+    return begun
+
+
+def test_a_signed_in_annotator_answers_and_gets_the_next_task_in_one_call(pg_factory: sessionmaker[Session]) -> None:
+    job = make_job(pg_factory, make_dataset(pg_factory))
+    worker, token, csrf = _sign_in(pg_factory)
+    begun = _transactions(pg_factory)
+
+    task = next_task_signed_in(pg_factory, token, csrf, job.upper())  # job names are case-insensitive
+    assert isinstance(task, Task) and task.labels == LABELS and task.job == job
+    result = submit_signed_in(
+        pg_factory,
+        token,
+        csrf,
+        task.lease_id,
+        label="neutral",
+        idempotency_key="k1",
+        time_spent_s=2.5,
+        next_exclude=frozenset(),
+    )
+
+    assert begun == []  # no transaction of the ORM's: each call was one statement in autocommit mode
+    assert result is not None and isinstance(result.next, Task) and result.next.item_id != task.item_id
+    with pg_factory() as session:
+        stored = session.get(Judgment, result.judgment_id)
+        assert stored is not None
+        assert (stored.worker_id, stored.item_id, stored.label, stored.time_spent_s) == (
+            worker.id,
+            task.item_id,
+            "neutral",
+            2.5,
+        )
+        vote = session.scalars(select(ConsolidatedLabel).where(ConsolidatedLabel.item_id == task.item_id)).one()
+        assert (vote.label, vote.judgment_count) == ("neutral", 1)
+
+
+def test_the_one_call_route_does_nothing_when_it_cannot_take_the_request(pg_factory: sessionmaker[Session]) -> None:
+    job = make_job(pg_factory, make_dataset(pg_factory))
+    worker, token, csrf = _sign_in(pg_factory)
+    task = next_task_signed_in(pg_factory, token, csrf, job)
+    assert isinstance(task, Task)
+    submit = {"label": "positive", "idempotency_key": "k", "next_exclude": frozenset()}
+
+    assert submit_signed_in(pg_factory, token, "wrong", task.lease_id, **submit) is None
+    assert submit_signed_in(pg_factory, token, None, task.lease_id, **submit) is None
+    assert submit_signed_in(pg_factory, "not-a-session", csrf, task.lease_id, **submit) is None
+    assert next_task_signed_in(pg_factory, token, "wrong", job) is None
+    assert next_task_signed_in(pg_factory, token, csrf, "no-such-job") is None
+    with pytest.raises(InvalidInputError, match="idempotency_key"):
+        submit_signed_in(pg_factory, token, csrf, task.lease_id, label="positive", idempotency_key="")
+    with transaction(pg_factory) as session:
+        session.execute(update(WebSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert submit_signed_in(pg_factory, token, csrf, task.lease_id, **submit) is None
+    with pg_factory() as session:
+        assert session.scalars(select(Judgment)).all() == []  # none of them stored anything
+    sqlite_factory = make_session_factory(make_engine("sqlite://"))
+    assert next_task_signed_in(sqlite_factory, token, csrf, job) is None  # SQLite: always the general path
+    assert worker.id is not None
+
+
+def test_the_last_answer_through_the_one_call_route_completes_the_job(pg_factory: sessionmaker[Session]) -> None:
+    job = make_job(pg_factory, make_dataset(pg_factory, count=1), workers_per_item=1)
+    _, token, csrf = _sign_in(pg_factory)
+    task = next_task_signed_in(pg_factory, token, csrf, job)
+    assert isinstance(task, Task)
+
+    result = submit_signed_in(
+        pg_factory, token, csrf, task.lease_id, label="positive", idempotency_key="k", next_exclude=frozenset()
+    )
+
+    assert result is not None and isinstance(result.next, NoTask)
+    with pg_factory() as session:
+        assert get_job(session, job).state.value == "completed"
+        assert session.scalars(select(Work.kind)).all() == ["consolidate"]

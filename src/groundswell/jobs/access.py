@@ -39,6 +39,11 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def session_token_digest(token: str) -> str:
+    """How a browser session's token is stored (``web_sessions.token_hash``)."""
+    return _digest(token)
+
+
 def _check_email(email: str) -> str:
     email = email.strip()
     if "@" not in email or len(email) > 320 or any(c.isspace() for c in email):

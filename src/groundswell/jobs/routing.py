@@ -16,13 +16,14 @@ from typing import Any
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from groundswell.domain import JobState, LeaseState, WorkerKind
 from groundswell.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from groundswell.jobs import routing_sql as sql
 from groundswell.jobs.lifecycle import availability_ends, get_job, job_labels, maybe_complete
 from groundswell.jobs.routing_sql import JobRow
+from groundswell.store.db import transaction
 from groundswell.store.driver import Driver, Sql
 from groundswell.store.tables import Item, JobItem, Judgment, TaskLease, Worker, utcnow
 
@@ -216,6 +217,14 @@ def _task_from(row: Sequence[Any], job_name: str, labels: Sequence[str], db: Dri
     return Task(lease_id, job_name, item_id, external_id, text, list(labels), leased, expires)
 
 
+def check_submit_input(idempotency_key: str, time_spent_s: float | None) -> None:
+    """Refuse an answer's malformed fields before anything is read or written."""
+    if not idempotency_key or len(idempotency_key) > 128:
+        raise InvalidInputError("idempotency_key must be 1–128 characters")
+    if time_spent_s is not None and not 0 <= time_spent_s <= 7 * 24 * 3600:
+        raise InvalidInputError("time_spent_s must be between 0 and a week")
+
+
 def submit_answer(
     session: Session,
     worker: Worker,
@@ -233,10 +242,7 @@ def submit_answer(
     ``next_exclude``, the result also carries the worker's next task (``next``), as :func:`next_task` gives it.
     """
     now = now or utcnow()
-    if not idempotency_key or len(idempotency_key) > 128:
-        raise InvalidInputError("idempotency_key must be 1–128 characters")
-    if time_spent_s is not None and not 0 <= time_spent_s <= 7 * 24 * 3600:
-        raise InvalidInputError("time_spent_s must be between 0 and a week")
+    check_submit_input(idempotency_key, time_spent_s)
     session.flush()
     db = Driver(session)
     if not db.is_sqlite:
@@ -390,6 +396,30 @@ def _with_next(
         return result
     job = _job(db, worker, job_id=result.job_id)
     return replace(result, next=_next_task(session, db, job, worker, exclude, now))
+
+
+def continue_after_answer(
+    factory: sessionmaker[Session],
+    worker_id: int,
+    result: SubmitResult,
+    next_exclude: frozenset[int] | None,
+    now: datetime,
+    *,
+    may_complete: bool,
+) -> SubmitResult:
+    """In a transaction of its own, what follows an answer stored on its own (``jobs.hot_path``): complete
+    the job when it has nothing left (queueing its consolidation), then add the next task when asked."""
+    from groundswell.jobs.consolidation import request_consolidation
+
+    with transaction(factory) as session:
+        worker = session.get(Worker, worker_id)
+        assert worker is not None  # the answer's worker: a foreign key
+        db = Driver(session)
+        if may_complete:
+            job = _job(db, worker, job_id=result.job_id)
+            if maybe_complete(session, job):
+                request_consolidation(session, job)  # the full model at job end
+        return _with_next(session, db, result, worker, next_exclude, now)
 
 
 def _result(judgment: Judgment, job_name: str, *, replayed: bool = False) -> SubmitResult:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from groundswell import jobs
 from groundswell.errors import InvalidInputError
 from groundswell.jobs.exports import worker_response_lines
+from groundswell.jobs.hot_path import next_task_signed_in, submit_signed_in
 from groundswell.jobs.labels import parse_label_config, validate_labels
 from groundswell.jobs.views import (
     dataset_name,
@@ -169,6 +170,10 @@ def me(store: StoreDep, creds: CredentialsDep) -> MePublic:
 @router.post("/jobs/{name}/tasks/next", response_model=NextTaskResponse, tags=["annotate"])
 async def next_task(name: str, body: NextTaskRequest, store: StoreDep, creds: CredentialsDep) -> NextTaskResponse:
     """The caller's next tweet, held for them until the job's task time limit."""
+    if creds.session_token and not creds.bearer:  # PostgreSQL: one statement for the common case
+        task = next_task_signed_in(store, creds.session_token, creds.csrf_header, name, exclude=frozenset(body.exclude))
+        if task is not None:
+            return NextTaskResponse.of(task)
     with transaction(store) as session:
         principal = authenticate(session, creds)
         return NextTaskResponse.of(jobs.next_task(session, name, principal.worker, exclude=frozenset(body.exclude)))
@@ -180,6 +185,20 @@ async def submit(lease_id: int, body: SubmitRequest, store: StoreDep, creds: Cre
 
     With ``next`` in the body, the response also carries the caller's next task (one round trip per answer).
     """
+    next_exclude = None if body.next is None else frozenset(body.next.exclude)
+    if creds.session_token and not creds.bearer:  # PostgreSQL: one statement for the common case
+        fast = submit_signed_in(
+            store,
+            creds.session_token,
+            creds.csrf_header,
+            lease_id,
+            label=body.label,
+            idempotency_key=body.idempotency_key,
+            time_spent_s=body.time_spent_s,
+            next_exclude=next_exclude,
+        )
+        if fast is not None:
+            return SubmitResponse.of(fast)
     with transaction(store) as session:
         principal = authenticate(session, creds)
         result = jobs.submit_answer(
@@ -189,7 +208,7 @@ async def submit(lease_id: int, body: SubmitRequest, store: StoreDep, creds: Cre
             label=body.label,
             idempotency_key=body.idempotency_key,
             time_spent_s=body.time_spent_s,
-            next_exclude=None if body.next is None else frozenset(body.next.exclude),
+            next_exclude=next_exclude,
         )
     return SubmitResponse.of(result)
 

@@ -3,7 +3,10 @@
 An answer plus the next task took about eight statements in six round trips, and on a small machine under
 load the per-statement overhead on both sides, not the work, bounded the throughput. These functions run
 the common case in one statement: ``groundswell_submit`` stores an answer (judgment, lease closed, counters,
-majority vote) and, when asked, leases the worker's next task through ``groundswell_next_task``.
+majority vote) and, when asked, leases the worker's next task through ``groundswell_next_task``. Their
+``_as`` variants first sign the annotator in by their browser session and CSRF token, so that a request from
+the annotator UI is one statement in autocommit mode, without BEGIN and COMMIT round trips
+(``groundswell.jobs.hot_path``).
 
 They handle only the common case and answer ``'fallback'`` for everything else (a replayed or foreign
 lease, a declined or expired one, an unknown label, a paused or finished job, dynamic redundancy's vote rule,
@@ -222,16 +225,92 @@ $fn$
 """
 
 
+# The signed-in annotator's requests as one statement each, sign-in included: the browser session by its
+# token's hash (jobs.access), unexpired, of an active worker, with the CSRF token the page sent (compared
+# through md5, so the comparison's time tells nothing about the stored token). Anything else: 'fallback'.
+_SIGNED_IN = """
+    SELECT s.worker_id INTO me
+      FROM web_sessions s JOIN workers w ON w.id = s.worker_id
+     WHERE s.token_hash = p_token_hash AND s.expires_at > p_now AND w.is_active
+       AND p_csrf IS NOT NULL AND md5(s.csrf_token) = md5(p_csrf);
+"""
+
+_SUBMIT_AS = (
+    """
+CREATE FUNCTION groundswell_submit_as(p_token_hash text, p_csrf text, p_lease_id bigint, p_label text,
+                                      p_key text, p_time_spent double precision, p_now timestamptz,
+                                      p_next boolean, p_exclude bigint[])
+RETURNS TABLE (a_worker_id integer, r_status text, r_judgment_id bigint, r_revision integer, r_job_id integer,
+               r_job_name text, r_item_id integer, r_labels jsonb, n_status text, n_lease_id bigint,
+               n_item_id integer, n_external_id text, n_text text, n_leased_at timestamptz,
+               n_expires_at timestamptz)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    me integer;
+BEGIN
+"""
+    + _SIGNED_IN
+    + """
+    IF me IS NULL THEN
+        a_worker_id := NULL;
+        r_status := 'fallback';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT me, f.* FROM groundswell_submit(me, p_lease_id, p_label, p_key, p_time_spent, p_now,
+                                                       p_next, p_exclude) f;
+END
+$fn$
+"""
+)
+
+_NEXT_TASK_AS = (
+    """
+CREATE FUNCTION groundswell_next_task_as(p_token_hash text, p_csrf text, p_job_key text, p_now timestamptz,
+                                         p_exclude bigint[])
+RETURNS TABLE (a_worker_id integer, r_job_name text, r_labels jsonb, n_status text, n_lease_id bigint,
+               n_item_id integer, n_external_id text, n_text text, n_leased_at timestamptz,
+               n_expires_at timestamptz)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    me integer;
+    jb record;
+BEGIN
+"""
+    + _SIGNED_IN
+    + """
+    SELECT j.id, j.name, s.labels INTO jb
+      FROM jobs j JOIN label_schemas s ON s.id = j.label_schema_id WHERE j.name_key = p_job_key;
+    IF me IS NULL OR jb.id IS NULL THEN
+        n_status := 'fallback';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT me, jb.name::text, jb.labels, f.*
+                   FROM groundswell_next_task(me, jb.id, p_now, p_exclude) f;
+END
+$fn$
+"""
+)
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(_NEXT_TASK)
     op.execute(_SUBMIT)
+    op.execute(_SUBMIT_AS)
+    op.execute(_NEXT_TASK_AS)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
+    op.execute("DROP FUNCTION groundswell_next_task_as(text, text, text, timestamptz, bigint[])")
+    op.execute(
+        "DROP FUNCTION groundswell_submit_as"
+        "(text, text, bigint, text, text, double precision, timestamptz, boolean, bigint[])"
+    )
     op.execute(
         "DROP FUNCTION groundswell_submit"
         "(integer, bigint, text, text, double precision, timestamptz, boolean, bigint[])"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import re
@@ -47,13 +48,14 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def annotator(
-    base: str, token: str, stop_at: float, stats: dict[str, list[float]], index: int, combined: bool
+    base: str, token: str, window: tuple[float, float], stats: dict[str, list[float]], index: int, combined: bool
 ) -> int:
     """Loops next → submit; with ``combined`` each submit also fetches the next task, as the web UI does.
 
     aiohttp rather than httpx: on this 2-core machine the load generator shares the CPU with the server, and
     aiohttp spends about a third of httpx's CPU per request, leaving more of the machine to what we measure.
     """
+    measure_from, stop_at = window
     done = 0
     jar = aiohttp.CookieJar(unsafe=True)  # the server is 127.0.0.1, an IP address
     timeout = aiohttp.ClientTimeout(total=30)
@@ -71,7 +73,8 @@ async def annotator(
                 started = time.perf_counter()
                 async with client.post("/api/v1/jobs/load/tasks/next", json={"exclude": []}, headers=headers) as r:
                     task = (await r.json())["task"]
-                stats["next"].append(time.perf_counter() - started)
+                if time.monotonic() >= measure_from:
+                    stats["next"].append(time.perf_counter() - started)
                 if task is None:
                     break
             body: dict[str, object] = {
@@ -84,9 +87,11 @@ async def annotator(
             async with client.post(f"/api/v1/tasks/{task['lease_id']}/submit", json=body, headers=headers) as r:
                 status = r.status
                 answer = await r.json() if status == 200 else None
-            stats["submit"].append(time.perf_counter() - started)
+            measured = time.monotonic() >= measure_from
+            if measured:
+                stats["submit"].append(time.perf_counter() - started)
             if answer is not None:
-                done += 1
+                done += measured
                 task = (answer.get("next") or {}).get("task") if combined else None
             else:
                 stats.setdefault("errors", []).append(status)
@@ -184,8 +189,20 @@ def max_answers_per_item(url: str) -> int:
     return int(value or 0)
 
 
+def _analyze(url: str) -> None:
+    engine = make_engine(url)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("ANALYZE")
+    engine.dispose()
+
+
+def _ms(value: object) -> str:
+    number = float(value)  # type: ignore[arg-type]
+    return "–" if number != number else f"{number:.1f}"  # NaN: no request of that kind in the window
+
+
 def run_case(
-    store: str, items: int, k: int, seconds: float, tmp: Path, workers: int, combined: bool
+    store: str, items: int, k: int, seconds: float, tmp: Path, workers: int, combined: bool, warmup: float
 ) -> dict[str, object]:
     if store == "SQLite":
         url = f"sqlite:///{tmp / f'load-{items}-{k}-{int(combined)}.db'}"
@@ -195,19 +212,38 @@ def run_case(
     server = start_server(url, tmp, workers=workers)
     stats: dict[str, list[float]] = {"next": [], "submit": []}
     try:
-        meter = CpuMeter(server.process.pid)
-        started = time.monotonic()
-        stop_at = started + seconds
+        meters: list[CpuMeter] = []
+        measure_from = time.monotonic() + warmup
+        stop_at = measure_from + seconds
+
+        async def start_meter() -> None:
+            if store != "SQLite" and warmup > 0:
+                # Halfway through the warm-up, statistics that describe the tables as they now are (autovacuum
+                # would take them within a minute): planned on the empty tables of a fresh database, the
+                # routing queries' cached plans differ from run to run.
+                await asyncio.sleep(warmup / 2)
+                await asyncio.to_thread(_analyze, url)
+            await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
+            meters.append(CpuMeter(server.process.pid))
 
         async def main() -> list[int]:
-            return await asyncio.gather(
-                *(annotator(server.url, t, stop_at, stats, i, combined) for i, t in enumerate(tokens))
+            meter = asyncio.create_task(start_meter())
+            counts = await asyncio.gather(
+                *(annotator(server.url, t, (measure_from, stop_at), stats, i, combined) for i, t in enumerate(tokens))
             )
+            await meter
+            return counts
 
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            counts = runner.run(main())
-        elapsed = time.monotonic() - started
-        cpu = meter.used()
+        # The load generator's own garbage-collection pauses would count as server latency: none in the run.
+        gc.collect()
+        gc.disable()
+        try:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                counts = runner.run(main())
+        finally:
+            gc.enable()
+        elapsed = time.monotonic() - measure_from
+        cpu = meters[0].used()
         maximum = max_answers_per_item(url)
     finally:
         stop_server(server)
@@ -251,16 +287,31 @@ def main() -> None:
         help="separate: next-task then submit (two requests per answer); combined: submit also returns the next "
         "task (one request per answer, what the web UI does)",
     )
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="seconds of load before the window, not measured (cold start)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="runs per case at 32 or more annotators; the table shows the median"
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the rows, leave bench/RESULTS.md alone")
     args = parser.parse_args()
     stores = [s for s in args.stores if s == "SQLite" or os.environ.get("GROUNDSWELL_TEST_POSTGRES_URL")]
     rows = [
         f"`groundswell serve --workers {args.workers or '1 (SQLite) / 2 (PostgreSQL)'}`; each annotator loops "
-        f"next-task → submit for {args.seconds:.0f} s; 3 answers per tweet. Latencies in ms, measured by the "
-        "load generator (Python aiohttp, asyncio, on the same 2-core machine as the server).",
+        f"next-task → submit, with no pause between requests, for {args.warmup:g} s of warm-up (not measured: new "
+        f"connections, cold caches) and then a {args.seconds:.0f} s window; 3 answers per tweet. Latencies in ms, "
+        "measured by the load generator (Python aiohttp, asyncio, on the same 2-core machine as the server; its "
+        "garbage collector paused during the run so that its own pauses do not count as server latency)."
+        + (
+            f" At 32 annotators and more, each case ran {args.repeats} times and the row is the run with the "
+            "median throughput (every run is printed on stdout)."
+            if args.repeats > 1
+            else ""
+        ),
         "",
-        "In 'answer+next' mode the 'next' columns cover only each annotator's first task; 'submit' is the answer "
-        "plus the next task in one request. CPU columns: user + system CPU of the server's processes, the "
+        "In 'answer+next' mode each annotator asks for a next task on its own only once, at the start, so the "
+        "'next' columns are empty (–): every request in the window is an answer carrying the next task in its "
+        "response ('submit'). CPU columns: user + system CPU of the server's processes, the "
         "database server's (PostgreSQL only; SQLite runs inside the server) and the load generator during the "
         "load window, per answer; 'cores busy' is their sum per second of the window (the machine has 2).",
         "",
@@ -275,12 +326,20 @@ def main() -> None:
             for items in args.items:
                 for k, mode in [(k, m) for m in args.modes for k in args.annotators]:
                     workers = args.workers or (1 if store == "SQLite" else 2)
-                    r = run_case(store, items, k, args.seconds, tmp, workers, mode == "combined")
+                    runs = []
+                    for _ in range(args.repeats if k >= 32 else 1):
+                        runs.append(
+                            run_case(store, items, k, args.seconds, tmp, workers, mode == "combined", args.warmup)
+                        )
+                        print(
+                            f"  run: {runs[-1]['per_s']:.0f}/s, submit p99 {runs[-1]['submit_p99']:.1f} ms", flush=True
+                        )
+                    r = sorted(runs, key=lambda run: float(run["per_s"]))[len(runs) // 2]  # type: ignore[arg-type]
                     cpu = r["cpu_ms"]
                     line = (
                         f"| {r['store']} | {r['mode']} | {r['items']:,} | {r['k']} | {r['per_s']:.0f} | "
-                        f"{r['next_p50']:.1f} | {r['next_p95']:.1f} | {r['next_p99']:.1f} | "
-                        f"{r['submit_p50']:.1f} | {r['submit_p95']:.1f} | {r['submit_p99']:.1f} | "
+                        f"{_ms(r['next_p50'])} | {_ms(r['next_p95'])} | {_ms(r['next_p99'])} | "
+                        f"{_ms(r['submit_p50'])} | {_ms(r['submit_p95'])} | {_ms(r['submit_p99'])} | "
                         f"{r['errors']} | {r['max_per_item']} | {cpu['server']:.2f} / {cpu['database']:.2f} / "
                         f"{cpu['load generator']:.2f} | {r['cpu_busy']:.2f} |"
                     )
@@ -294,7 +353,8 @@ def main() -> None:
     ]
     command = (
         f"python bench/annotate_load.py --items {' '.join(map(str, args.items))} --annotators "
-        f"{' '.join(map(str, args.annotators))} --seconds {args.seconds:.0f} "
+        f"{' '.join(map(str, args.annotators))} --seconds {args.seconds:.0f} --warmup {args.warmup:g} "
+        + (f"--repeats {args.repeats} " if args.repeats > 1 else "")
         + (f"--workers {args.workers} " if args.workers else "")
         + f"--modes {' '.join(args.modes)}"
     )

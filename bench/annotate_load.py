@@ -205,7 +205,7 @@ def run_case(
     store: str, items: int, k: int, seconds: float, tmp: Path, workers: int, combined: bool, warmup: float
 ) -> dict[str, object]:
     if store == "SQLite":
-        url = f"sqlite:///{tmp / f'load-{items}-{k}-{int(combined)}.db'}"
+        url = f"sqlite:///{tmp / f'load-{items}-{k}-{int(combined)}-{time.monotonic_ns()}.db'}"
     else:
         url = fresh_postgres_db(os.environ["GROUNDSWELL_TEST_POSTGRES_URL"])
     tokens = prepare(url, tmp, items, k)

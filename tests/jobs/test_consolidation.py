@@ -220,6 +220,37 @@ def test_without_dynamic_redundancy_an_unsure_item_stops_at_the_minimum(factory:
 
 
 @pytest.mark.parametrize(
+    ("settings", "minimum", "given", "expected"),
+    [
+        ({"dynamic_redundancy": True}, 1, None, 5),  # the default cap under dynamic redundancy
+        ({"dynamic_redundancy": True, "redundancy_rule": "posterior"}, 1, None, 5),
+        ({"dynamic_redundancy": True}, 4, None, 6),  # at least two above the minimum
+        ({"dynamic_redundancy": True}, 8, None, 9),  # never above 9
+        ({"dynamic_redundancy": True}, 1, 3, 3),  # as given
+        ({}, 3, None, 3),  # without dynamic redundancy: the minimum
+    ],
+)
+def test_the_maximum_answers_per_tweet_defaults_to_five_under_dynamic_redundancy(
+    factory: sessionmaker[Session],
+    dataset: str,
+    settings: dict[str, Any],
+    minimum: int,
+    given: int | None,
+    expected: int,
+) -> None:
+    spec = JobSpec(
+        name="capped",
+        dataset=dataset,
+        labels=LABELS,
+        workers_per_item=minimum,
+        max_workers_per_item=given,
+        settings=settings,
+    )
+    with transaction(factory) as session:
+        assert create_job(session, spec).max_workers_per_item == expected
+
+
+@pytest.mark.parametrize(
     ("settings", "maximum", "message"),
     [
         ({"dynamic_redundancy": True}, 2, "needs --max-workers-per-item above"),

@@ -54,7 +54,11 @@ def create_command(
         bool, typer.Option("--dynamic-redundancy", help="Ask for more answers only while a tweet is unsure.")
     ] = False,
     max_workers_per_item: Annotated[
-        int | None, typer.Option(help="With --dynamic-redundancy: most answers a tweet may get (up to 9).")
+        int | None,
+        typer.Option(
+            help="With --dynamic-redundancy: most answers a tweet may get (up to 9; default 5, and at least "
+            "--workers-per-item + 2)."
+        ),
     ] = None,
     redundancy_threshold: Annotated[
         float | None,

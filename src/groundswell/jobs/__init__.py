@@ -17,15 +17,8 @@ from groundswell.jobs.access import (
 from groundswell.jobs.labels import parse_label_config, parse_labels
 from groundswell.jobs.lifecycle import JobSpec, change_state, create_job, get_job, job_labels, list_jobs
 from groundswell.jobs.progress import AnnotatorStats, JobProgress, annotator_stats, job_progress
-from groundswell.jobs.routing import (
-    NoTask,
-    SubmitResult,
-    Task,
-    decline_task,
-    next_task,
-    submit_answer,
-    undo_last_answer,
-)
+from groundswell.jobs.routing import NoTask, SubmitResult, Task, next_task, submit_answer
+from groundswell.jobs.take_back import decline_task, undo_last_answer
 
 __all__ = [
     "AnnotatorStats",

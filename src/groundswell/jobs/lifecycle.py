@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from groundswell.active import AutoLabelSettings
 from groundswell.domain import JobState
 from groundswell.errors import ConflictError, InvalidInputError, NotFoundError
-from groundswell.jobs.job_settings import validate_consolidation_settings
+from groundswell.jobs.job_settings import consolidation_settings, validate_consolidation_settings
 from groundswell.jobs.labels import validate_labels
 from groundswell.store.queries import get_dataset
 from groundswell.store.tables import Item, Job, JobItem, JobTeam, LabelSchema, Team, utcnow
@@ -35,6 +35,10 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+#: Most answers a tweet may get under dynamic redundancy when the job does not say: the cap of strategy C in
+#: ``bench/economics.py`` on all 45,615 TweetEval tweets (1 answer, up to 5 while unsure: 1.45 answers per
+#: tweet, more accurate than 3 each).
+DEFAULT_DYNAMIC_MAX_WORKERS = 5
 TRANSITIONS: dict[str, tuple[set[JobState], JobState]] = {
     "start": ({JobState.DRAFT, JobState.PAUSED}, JobState.RUNNING),
     "pause": ({JobState.RUNNING}, JobState.PAUSED),
@@ -59,6 +63,15 @@ class JobSpec:
     teams: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
 
+    def max_answers(self) -> int:
+        """The job's ``max_workers_per_item``: as given; else, under dynamic redundancy,
+        :data:`DEFAULT_DYNAMIC_MAX_WORKERS` (at least two above the minimum, at most 9); else the minimum."""
+        if self.max_workers_per_item is not None:
+            return self.max_workers_per_item
+        if consolidation_settings(self.settings).dynamic_redundancy:
+            return min(9, max(DEFAULT_DYNAMIC_MAX_WORKERS, self.workers_per_item + 2))
+        return self.workers_per_item
+
     def validate(self) -> None:
         if not 1 <= len(self.name) <= 63 or not _NAME.match(self.name):
             raise InvalidInputError(
@@ -68,7 +81,7 @@ class JobSpec:
         validate_labels(self.labels)
         if not 1 <= self.workers_per_item <= 9:
             raise InvalidInputError(f"--workers-per-item must be 1–9, got {self.workers_per_item}")
-        maximum = self.max_workers_per_item or self.workers_per_item
+        maximum = self.max_answers()
         if not self.workers_per_item <= maximum <= 9:
             raise InvalidInputError(f"--max-workers-per-item must be {self.workers_per_item}–9, got {maximum}")
         validate_consolidation_settings(self.settings, self.workers_per_item, maximum)
@@ -110,7 +123,7 @@ def create_job(session: Session, spec: JobSpec) -> Job:
         state=JobState.DRAFT,
         instructions_md=spec.instructions_md,
         workers_per_item=spec.workers_per_item,
-        max_workers_per_item=spec.max_workers_per_item or spec.workers_per_item,
+        max_workers_per_item=spec.max_answers(),
         task_time_limit_s=spec.task_time_limit_s,
         task_availability_s=spec.task_availability_s,
         max_concurrent_tasks=spec.max_concurrent_tasks,

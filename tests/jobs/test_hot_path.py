@@ -4,6 +4,7 @@ databases break a vote's tie the same way."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from groundswell.errors import ConflictError, InvalidInputError, NotFoundError
 from groundswell.jobs import NoTask, Task, change_state, create_invite, decline_task, get_job, redeem_invite
 from groundswell.jobs import routing_sql as sql
 from groundswell.jobs.access import session_token_digest
-from groundswell.jobs.hot_path import next_task_signed_in, submit_signed_in
+from groundswell.jobs.hot_path import HotPath
 from groundswell.store import make_engine, make_session_factory, upgrade
 from groundswell.store.db import transaction
 from groundswell.store.driver import Driver
@@ -189,6 +190,31 @@ def _sign_in(factory: sessionmaker[Session], email: str = "a@example.org") -> tu
     return worker, token, csrf
 
 
+class _SyncHotPath:
+    """``HotPath`` driven from a test: each call runs to completion on one event loop of the test's own."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.hot_path = HotPath(factory)
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        return self.loop.run_until_complete(self.hot_path.submit(*args, **kwargs))
+
+    def next_task(self, *args: Any, **kwargs: Any) -> Any:
+        return self.loop.run_until_complete(self.hot_path.next_task(*args, **kwargs))
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.hot_path.close())
+        self.loop.close()
+
+
+@pytest.fixture
+def hot(pg_factory: sessionmaker[Session]) -> Iterator[_SyncHotPath]:
+    driver = _SyncHotPath(pg_factory)
+    yield driver
+    driver.close()
+
+
 def _transactions(factory: sessionmaker[Session]) -> list[int]:
     """Counts the transactions the engine begins from now on (the one-call route runs in autocommit)."""
     begun: list[int] = []
@@ -196,15 +222,16 @@ def _transactions(factory: sessionmaker[Session]) -> list[int]:
     return begun
 
 
-def test_a_signed_in_annotator_answers_and_gets_the_next_task_in_one_call(pg_factory: sessionmaker[Session]) -> None:
+def test_a_signed_in_annotator_answers_and_gets_the_next_task_in_one_call(
+    pg_factory: sessionmaker[Session], hot: _SyncHotPath
+) -> None:
     job = make_job(pg_factory, make_dataset(pg_factory))
     worker, token, csrf = _sign_in(pg_factory)
     begun = _transactions(pg_factory)
 
-    task = next_task_signed_in(pg_factory, token, csrf, job.upper())  # job names are case-insensitive
+    task = hot.next_task(token, csrf, job.upper())  # job names are case-insensitive
     assert isinstance(task, Task) and task.labels == LABELS and task.job == job
-    result = submit_signed_in(
-        pg_factory,
+    result = hot.submit(
         token,
         csrf,
         task.lease_id,
@@ -214,7 +241,7 @@ def test_a_signed_in_annotator_answers_and_gets_the_next_task_in_one_call(pg_fac
         next_exclude=frozenset(),
     )
 
-    assert begun == []  # no transaction of the ORM's: each call was one statement in autocommit mode
+    assert begun == []  # no transaction of the ORM's: each call was one statement on an autocommit connection
     assert result is not None and isinstance(result.next, Task) and result.next.item_id != task.item_id
     with pg_factory() as session:
         stored = session.get(Judgment, result.judgment_id)
@@ -229,39 +256,40 @@ def test_a_signed_in_annotator_answers_and_gets_the_next_task_in_one_call(pg_fac
         assert (vote.label, vote.judgment_count) == ("neutral", 1)
 
 
-def test_the_one_call_route_does_nothing_when_it_cannot_take_the_request(pg_factory: sessionmaker[Session]) -> None:
+def test_the_one_call_route_does_nothing_when_it_cannot_take_the_request(
+    pg_factory: sessionmaker[Session], hot: _SyncHotPath
+) -> None:
     job = make_job(pg_factory, make_dataset(pg_factory))
     worker, token, csrf = _sign_in(pg_factory)
-    task = next_task_signed_in(pg_factory, token, csrf, job)
+    task = hot.next_task(token, csrf, job)
     assert isinstance(task, Task)
     submit = {"label": "positive", "idempotency_key": "k", "next_exclude": frozenset()}
 
-    assert submit_signed_in(pg_factory, token, "wrong", task.lease_id, **submit) is None
-    assert submit_signed_in(pg_factory, token, None, task.lease_id, **submit) is None
-    assert submit_signed_in(pg_factory, "not-a-session", csrf, task.lease_id, **submit) is None
-    assert next_task_signed_in(pg_factory, token, "wrong", job) is None
-    assert next_task_signed_in(pg_factory, token, csrf, "no-such-job") is None
+    assert hot.submit(token, "wrong", task.lease_id, **submit) is None
+    assert hot.submit(token, None, task.lease_id, **submit) is None
+    assert hot.submit("not-a-session", csrf, task.lease_id, **submit) is None
+    assert hot.next_task(token, "wrong", job) is None
+    assert hot.next_task(token, csrf, "no-such-job") is None
     with pytest.raises(InvalidInputError, match="idempotency_key"):
-        submit_signed_in(pg_factory, token, csrf, task.lease_id, label="positive", idempotency_key="")
+        hot.submit(token, csrf, task.lease_id, label="positive", idempotency_key="")
     with transaction(pg_factory) as session:
         session.execute(update(WebSession).values(expires_at=utcnow() - timedelta(seconds=1)))
-    assert submit_signed_in(pg_factory, token, csrf, task.lease_id, **submit) is None
+    assert hot.submit(token, csrf, task.lease_id, **submit) is None
     with pg_factory() as session:
         assert session.scalars(select(Judgment)).all() == []  # none of them stored anything
-    sqlite_factory = make_session_factory(make_engine("sqlite://"))
-    assert next_task_signed_in(sqlite_factory, token, csrf, job) is None  # SQLite: always the general path
+    assert not HotPath(make_session_factory(make_engine("sqlite://"))).available  # SQLite: the general path
     assert worker.id is not None
 
 
-def test_the_last_answer_through_the_one_call_route_completes_the_job(pg_factory: sessionmaker[Session]) -> None:
+def test_the_last_answer_through_the_one_call_route_completes_the_job(
+    pg_factory: sessionmaker[Session], hot: _SyncHotPath
+) -> None:
     job = make_job(pg_factory, make_dataset(pg_factory, count=1), workers_per_item=1)
     _, token, csrf = _sign_in(pg_factory)
-    task = next_task_signed_in(pg_factory, token, csrf, job)
+    task = hot.next_task(token, csrf, job)
     assert isinstance(task, Task)
 
-    result = submit_signed_in(
-        pg_factory, token, csrf, task.lease_id, label="positive", idempotency_key="k", next_exclude=frozenset()
-    )
+    result = hot.submit(token, csrf, task.lease_id, label="positive", idempotency_key="k", next_exclude=frozenset())
 
     assert result is not None and isinstance(result.next, NoTask)
     with pg_factory() as session:

@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from groundswell import __version__
+from groundswell.jobs.hot_path import HotPath
 from groundswell.settings import Settings
 from groundswell.store import make_engine, make_session_factory, upgrade
 from groundswell.web.errors import install_error_handlers
@@ -37,6 +38,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
         # garbage collector's full passes, which otherwise walk it all and stall requests now and then.
         gc.freeze()
         yield
+        await app.state.hot_path.close()
         engine.dispose()
 
     app = FastAPI(
@@ -48,6 +50,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.factory = make_session_factory(engine)
+    app.state.hot_path = HotPath(app.state.factory)
     app.state.templates = Jinja2Templates(directory=str(_HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
     install_error_handlers(app)

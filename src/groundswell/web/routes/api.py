@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from groundswell import jobs
 from groundswell.errors import InvalidInputError
 from groundswell.jobs.exports import worker_response_lines
-from groundswell.jobs.hot_path import next_task_signed_in, submit_signed_in
 from groundswell.jobs.labels import parse_label_config, validate_labels
 from groundswell.jobs.views import (
     dataset_name,
@@ -31,7 +30,7 @@ from groundswell.jobs.views import (
 from groundswell.store.db import transaction
 from groundswell.store.tables import Item, Job, Judgment
 from groundswell.web.auth import authenticate
-from groundswell.web.deps import CredentialsDep, StoreDep
+from groundswell.web.deps import CredentialsDep, HotPathDep, StoreDep
 from groundswell.web.schemas import (
     AnnotatorStatsPublic,
     JobCreate,
@@ -168,10 +167,12 @@ def me(store: StoreDep, creds: CredentialsDep) -> MePublic:
 
 
 @router.post("/jobs/{name}/tasks/next", response_model=NextTaskResponse, tags=["annotate"])
-async def next_task(name: str, body: NextTaskRequest, store: StoreDep, creds: CredentialsDep) -> NextTaskResponse:
+async def next_task(
+    name: str, body: NextTaskRequest, store: StoreDep, creds: CredentialsDep, hot_path: HotPathDep
+) -> NextTaskResponse:
     """The caller's next tweet, held for them until the job's task time limit."""
-    if creds.session_token and not creds.bearer:  # PostgreSQL: one statement for the common case
-        task = next_task_signed_in(store, creds.session_token, creds.csrf_header, name, exclude=frozenset(body.exclude))
+    if hot_path.available and creds.session_token and not creds.bearer:  # one statement, awaited
+        task = await hot_path.next_task(creds.session_token, creds.csrf_header, name, exclude=frozenset(body.exclude))
         if task is not None:
             return NextTaskResponse.of(task)
     with transaction(store) as session:
@@ -180,15 +181,16 @@ async def next_task(name: str, body: NextTaskRequest, store: StoreDep, creds: Cr
 
 
 @router.post("/tasks/{lease_id}/submit", response_model=SubmitResponse, tags=["annotate"])
-async def submit(lease_id: int, body: SubmitRequest, store: StoreDep, creds: CredentialsDep) -> SubmitResponse:
+async def submit(
+    lease_id: int, body: SubmitRequest, store: StoreDep, creds: CredentialsDep, hot_path: HotPathDep
+) -> SubmitResponse:
     """Answer a held task. Retrying with the same ``idempotency_key`` returns the original result.
 
     With ``next`` in the body, the response also carries the caller's next task (one round trip per answer).
     """
     next_exclude = None if body.next is None else frozenset(body.next.exclude)
-    if creds.session_token and not creds.bearer:  # PostgreSQL: one statement for the common case
-        fast = submit_signed_in(
-            store,
+    if hot_path.available and creds.session_token and not creds.bearer:  # one statement, awaited
+        fast = await hot_path.submit(
             creds.session_token,
             creds.csrf_header,
             lease_id,

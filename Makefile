@@ -40,8 +40,9 @@ bench: install
 	scripts/with-test-postgres $(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/consolidation_bench.py --seeds 3
 	$(BIN)/python bench/consolidation_scale_bench.py
-	scripts/with-test-postgres $(BIN)/python bench/annotate_load.py
+	scripts/with-test-postgres $(BIN)/python bench/annotate_load.py --seconds 10 --warmup 2 --repeats 3
 	scripts/with-test-postgres $(BIN)/python bench/annotate_cpu.py
+	$(BIN)/python bench/autolabel_ceiling.py
 
 clean:
 	rm -rf $(VENV) groundswell-data .pytest_cache .mypy_cache .ruff_cache

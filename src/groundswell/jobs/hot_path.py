@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from groundswell.jobs.access import session_token_digest
-from groundswell.jobs.routing import SubmitResult, Task, check_submit_input, continue_after_answer
+from groundswell.jobs.routing import SubmitResult, Task, check_submit_input, continue_after_answer, task_from_row
 from groundswell.store.driver import Sql
 from groundswell.store.tables import utcnow
 
@@ -156,7 +156,7 @@ class HotPath:
         if next_exclude is None:
             return result
         if next_status == "task":
-            return replace(result, next=_task(row[9:], job_name, labels))
+            return replace(result, next=task_from_row(row[9:], job_name, labels))
         return continue_after_answer(self._factory, worker_id, result, next_exclude, now, may_complete=False)
 
     async def next_task(
@@ -184,10 +184,4 @@ class HotPath:
         )
         if row is None or row[3] != "task":
             return None
-        return _task(row[4:], row[1], row[2])
-
-
-def _task(row: tuple[Any, ...], job_name: str, labels: list[str]) -> Task:
-    """A ``Task`` from the functions' lease, item, external id, text, leased and expiry columns."""
-    lease_id, item_id, external_id, text, leased_at, expires_at = row
-    return Task(lease_id, job_name, item_id, external_id, text, list(labels), leased_at, expires_at)
+        return task_from_row(row[4:], row[1], row[2])

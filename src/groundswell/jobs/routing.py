@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select, update
@@ -43,6 +43,7 @@ __all__ = [
     "expire_stale_leases",
     "next_task",
     "submit_answer",
+    "task_from_row",
 ]
 
 #: The task on screen, one prefetched (so the next tweet shows the instant a key is pressed) and one whose
@@ -206,15 +207,22 @@ def _next_task_function(db: Driver, job: JobRow, worker: Worker, exclude: frozen
     )
     if row is None or row[0] != "task":
         return None
-    return _task_from(row[1:], job.name, job.labels, db)
+    return task_from_row(row[1:], job.name, job.labels)
 
 
-def _task_from(row: Sequence[Any], job_name: str, labels: Sequence[str], db: Driver) -> Task:
-    """A ``Task`` from the functions' lease, item, external id, text, leased and expiry columns."""
+def task_from_row(row: Sequence[Any], job_name: str, labels: Sequence[str]) -> Task:
+    """A ``Task`` from the PostgreSQL functions' lease, item, external id, text, leased and expiry columns."""
     lease_id, item_id, external_id, text, leased_at, expires_at = row
-    leased, expires = db.read_time(leased_at), db.read_time(expires_at)
-    assert leased is not None and expires is not None
-    return Task(lease_id, job_name, item_id, external_id, text, list(labels), leased, expires)
+    return Task(
+        lease_id,
+        job_name,
+        item_id,
+        external_id,
+        text,
+        list(labels),
+        leased_at.astimezone(UTC),
+        expires_at.astimezone(UTC),
+    )
 
 
 def check_submit_input(idempotency_key: str, time_spent_s: float | None) -> None:
@@ -373,7 +381,7 @@ def _submit_function(
     if next_exclude is None:
         return result
     if next_status == "task":
-        return replace(result, next=_task_from(row[8:], job_name, db.read_json(labels), db))
+        return replace(result, next=task_from_row(row[8:], job_name, db.read_json(labels)))
     return _with_next(session, db, result, worker, next_exclude, now)
 
 

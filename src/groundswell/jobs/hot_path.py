@@ -26,7 +26,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from groundswell.jobs.access import session_token_digest
-from groundswell.jobs.routing import SubmitResult, Task, check_submit_input, continue_after_answer, task_from_row
+from groundswell.jobs.routing import (
+    SubmitResult,
+    Task,
+    check_submit_input,
+    continue_after_answer,
+    submitted_from_row,
+    task_from_row,
+)
 from groundswell.store.driver import Sql
 from groundswell.store.tables import utcnow
 
@@ -147,16 +154,16 @@ class HotPath:
                 "exclude": sorted(next_exclude or ()),
             },
         )
-        if row is None or row[1] == "fallback":
+        parsed = None if row is None else submitted_from_row(row[1:], lease_id, label, now)
+        if row is None or parsed is None:
             return None
-        worker_id, status, judgment_id, revision, job_id, job_name, item_id, labels, next_status = row[:9]
-        result = SubmitResult(judgment_id, lease_id, job_id, job_name, item_id, label, revision, now)
+        worker_id, (status, result, task) = row[0], parsed
         if status == "ok-last":  # stored; the job may be complete: the general path finishes up
             return continue_after_answer(self._factory, worker_id, result, next_exclude, now, may_complete=True)
         if next_exclude is None:
             return result
-        if next_status == "task":
-            return replace(result, next=task_from_row(row[9:], job_name, labels))
+        if task is not None:
+            return replace(result, next=task)
         return continue_after_answer(self._factory, worker_id, result, next_exclude, now, may_complete=False)
 
     async def next_task(

@@ -367,22 +367,35 @@ def _submit_function(
             raise
         raise ConflictError("this idempotency key was already used for a different answer") from exc
     assert row is not None
-    status, judgment_id, revision, job_id, job_name, item_id, labels, next_status = row[:8]
-    if status == "fallback":
+    parsed = submitted_from_row(row, lease_id, label, now)
+    if parsed is None:
         return None
-    result = SubmitResult(judgment_id, lease_id, job_id, job_name, item_id, label, revision, now)
+    status, result, task = parsed
     if status == "ok-last":  # the item just done was the job's last open one
         from groundswell.jobs.consolidation import request_consolidation
 
-        job = _job(db, worker, job_id=job_id)
+        job = _job(db, worker, job_id=result.job_id)
         if maybe_complete(session, job):
             request_consolidation(session, job)  # the full model at job end
         return _with_next(session, db, result, worker, next_exclude, now)
     if next_exclude is None:
         return result
-    if next_status == "task":
-        return replace(result, next=task_from_row(row[8:], job_name, db.read_json(labels)))
+    if task is not None:
+        return replace(result, next=task)
     return _with_next(session, db, result, worker, next_exclude, now)
+
+
+def submitted_from_row(
+    row: Sequence[Any], lease_id: int, label: str, now: datetime
+) -> tuple[str, SubmitResult, Task | None] | None:
+    """``groundswell_submit``'s row as its status (``ok`` or ``ok-last``), the stored answer's result and the
+    next task it leased (None: none asked for, or the general path must take it); None for ``fallback``."""
+    status, judgment_id, revision, job_id, job_name, item_id, labels, next_status = row[:8]
+    if status == "fallback":
+        return None
+    result = SubmitResult(judgment_id, lease_id, job_id, job_name, item_id, label, revision, now)
+    task = task_from_row(row[8:], job_name, labels) if next_status == "task" else None
+    return status, result, task
 
 
 def _is_idempotency_clash(exc: IntegrityError) -> bool:

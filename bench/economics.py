@@ -25,10 +25,20 @@ rounds:
 
 Accuracy is measured against gold at checkpoints during the run (every ``--every`` answers) and at the end.
 
+With ``--pools NAME[,NAME...]`` (or ``all``) the same tweets are labeled once per simulated annotator pool of
+``bench/pools.py`` (parametric pools of mean accuracy 0.65/0.75/0.85, 20 % spammers, a sarcasm confusion, and
+pools of real workers' confusion matrices from the crowd sets with gold) by A and then by C created with only an
+accuracy target, A's measured accuracy on that pool (:func:`target_job_spec`; until ``JobSpec`` has
+``accuracy_target`` it falls back on today's C settings). The report (section ``economics-pools``) gives per pool
+both strategies' human answers per tweet, accuracy, C's machine labels, the saving and whether C reached A's
+accuracy less half a point with at most half of A's answers; ``--targets 0.80,0.85,0.90`` also runs C at those
+targets and draws accuracy against human answers per tweet, one plot per pool (``economics-pool-<name>.png``).
+
 Usage::
 
     .venv/bin/python bench/economics.py [--items 3000] [--seed 0] [--data DIR] [--strategies ABC] [--no-write]
         [--section economics-10000 --plot bench/economics-10000.png]   # a larger run in its own section
+    .venv/bin/python bench/economics.py --pools all [--targets 0.80,0.85,0.90] [--items 2000] [--no-write]
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from groundswell.errors import InvalidInputError
 from groundswell.ingest import ReadOptions, import_dataset
 from groundswell.jobs import JobSpec, create_job
 from groundswell.sim import measure_job, parse_pool, simulate_job
@@ -106,31 +117,59 @@ def subset(data: Path, n_items: int | None, seed: int, out: Path) -> int:
     return len(rows)
 
 
-def run_strategy(name: str, shape: dict[str, Any], source: Path, args: argparse.Namespace) -> dict[str, Any]:
+def shape_spec(name: str, dataset: str, labels: list[str], shape: dict[str, Any]) -> JobSpec:
+    """The job of a strategy's shape (:func:`strategies`)."""
+    return JobSpec(
+        name=name,
+        dataset=dataset,
+        labels=labels,
+        workers_per_item=shape["workers"],
+        max_workers_per_item=shape["max"],
+        settings=shape["settings"],
+    )
+
+
+def has_accuracy_target() -> bool:
+    """Whether ``JobSpec`` takes a job-level ``accuracy_target`` (which, given alone, sets everything)."""
+    return "accuracy_target" in JobSpec.__dataclass_fields__
+
+
+def target_job_spec(
+    name: str, dataset: str, labels: list[str], target: float, *, fallback: dict[str, Any] | None = None
+) -> JobSpec:
+    """Strategy C for an accuracy target: only ``accuracy_target`` set, where ``JobSpec`` has it; otherwise
+    today's C settings (``fallback``, a :func:`strategies` shape), which ignore the target."""
+    if has_accuracy_target():
+        return JobSpec(name=name, dataset=dataset, labels=labels, accuracy_target=target)  # type: ignore[call-arg,unused-ignore]
+    if fallback is None:
+        raise ValueError("JobSpec has no accuracy_target: give today's C settings as fallback")
+    return shape_spec(name, dataset, labels, fallback)
+
+
+def run_strategy(
+    name: str,
+    shape: dict[str, Any] | JobSpec,
+    source: Path,
+    args: argparse.Namespace,
+    pool_document: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Label ``source`` with one job (a strategy's shape, or a ready spec) answered by the pool; the report."""
+    spec = shape if isinstance(shape, JobSpec) else shape_spec(f"econ-{name.lower()}", "tweets", LABELS, shape)
+    document = pool_document if pool_document is not None else POOL | {"seed": args.seed}
     with tempfile.TemporaryDirectory(prefix=f"econ-{name}-") as tmp:
         engine = make_engine(f"sqlite:///{tmp}/store.db")
         upgrade(engine)
         factory = make_session_factory(engine)
-        import_dataset(factory, str(source), name="tweets", options=ReadOptions(label_column="label"))
+        import_dataset(factory, str(source), name=spec.dataset, options=ReadOptions(label_column="label"))
         with transaction(factory) as session:
-            create_job(
-                session,
-                JobSpec(
-                    name=f"econ-{name.lower()}",
-                    dataset="tweets",
-                    labels=LABELS,
-                    workers_per_item=shape["workers"],
-                    max_workers_per_item=shape["max"],
-                    settings=shape["settings"],
-                ),
-            )
+            create_job(session, spec)
         checkpoints: list[dict[str, Any]] = []
         started = time.perf_counter()
 
         def checkpoint(given: int) -> None:
             if given % args.every:
                 return
-            report = measure_job(factory, f"econ-{name.lower()}")
+            report = measure_job(factory, spec.name)
             correct = (report.accuracy or 0.0) * report.labeled
             checkpoints.append(
                 {
@@ -142,8 +181,8 @@ def run_strategy(name: str, shape: dict[str, Any], source: Path, args: argparse.
             )
             print(f"  {name}: {given} answers, {report.labeled} labeled, accuracy {report.accuracy}", flush=True)
 
-        pool = parse_pool(POOL | {"seed": args.seed})
-        report = simulate_job(factory, f"econ-{name.lower()}", pool, random_state=args.seed, on_progress=checkpoint)
+        pool = parse_pool(document)
+        report = simulate_job(factory, spec.name, pool, random_state=args.seed, on_progress=checkpoint)
         seconds = time.perf_counter() - started
         final = report.as_dict()
         correct = (report.accuracy or 0.0) * report.labeled
@@ -233,7 +272,21 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="Also write the raw results here.")
     parser.add_argument("--plot", type=Path, default=PLOT)
     parser.add_argument(
-        "--section", default="economics", help="RESULTS.md section key (a larger run keeps its own section)."
+        "--section",
+        default=None,
+        help="RESULTS.md section key (default economics, economics-pools with --pools; a larger run keeps its own).",
+    )
+    parser.add_argument(
+        "--pools",
+        help="NAME[,NAME...] or all: pools of bench/pools.py, each labeled by A and by C with A's accuracy as target.",
+    )
+    parser.add_argument(
+        "--targets", help="With --pools: also run C at these targets (0.80,0.85,0.90), one plot per pool."
+    )
+    parser.add_argument(
+        "--plot-dir",
+        type=Path,
+        help="With --pools --targets: folder for the plots (default bench/; given, even with --no-write).",
     )
     parser.add_argument("--no-write", action="store_true", help="Print only; leave RESULTS.md and the plot alone.")
     parser.add_argument(
@@ -243,6 +296,11 @@ def main() -> None:
         help="Report the --json files of runs made separately (say, A+B and C in two processes) instead of running.",
     )
     args = parser.parse_args()
+    args.section = args.section or ("economics-pools" if args.pools else "economics")
+    if args.pools:
+        args.every = max(1, args.every // 500) * 500
+        run_pools(args)
+        return
     if args.merge:
         report_merged(args)
         return
@@ -270,6 +328,188 @@ def main() -> None:
             lines,
             command=command.strip(),
         )
+
+
+# --- several annotator pools: A against C with A's accuracy as C's target ----------------------------------
+
+
+def pool_document(name: str, seed: int) -> dict[str, Any]:
+    """A named pool of ``bench/pools.py``; a parametric pool's seed follows ``--seed``."""
+    from pools import POOLS
+
+    if name not in POOLS:
+        raise SystemExit(f"unknown pool {name!r}; known: {', '.join(POOLS)} (or all)")
+    document = dict(POOLS[name])
+    return document | {"seed": seed} if "n_workers" in document else document
+
+
+def meets(a: dict[str, Any], c: dict[str, Any]) -> bool:
+    """C at least A's accuracy less half a point, with at most half of A's human answers."""
+    if a["accuracy"] is None or c["accuracy"] is None or not a["human_judgments"]:
+        return False
+    return bool(c["accuracy"] >= a["accuracy"] - 0.005 and c["human_judgments"] <= 0.5 * a["human_judgments"])
+
+
+def saving(a: dict[str, Any], c: dict[str, Any]) -> float:
+    return 1 - c["human_judgments"] / a["human_judgments"] if a["human_judgments"] else 0.0
+
+
+def run_c(name: str, target: float, source: Path, args: argparse.Namespace, document: dict[str, Any]) -> dict[str, Any]:
+    """Strategy C with ``target``; a target the job refuses is reported, not fatal."""
+    fallback = strategies(args, args.n_items)["C"]
+    try:
+        spec = target_job_spec(name, "tweets", LABELS, target, fallback=fallback)
+        result = run_strategy("C", spec, source, args, document)
+    except InvalidInputError as exc:
+        print(f"  C at target {target}: refused: {exc}", flush=True)
+        return {"target": target, "error": str(exc)}
+    return result | {"target": target}
+
+
+def run_pools(args: argparse.Namespace) -> None:
+    from pools import POOLS, summary
+
+    names = list(POOLS) if args.pools == "all" else [n.strip() for n in args.pools.split(",") if n.strip()]
+    documents = {name: pool_document(name, args.seed) for name in names}
+    targets = [float(t) for t in args.targets.split(",")] if args.targets else []
+    if targets and not has_accuracy_target():
+        print("JobSpec has no accuracy_target yet: C runs today's settings, which ignore targets; --targets skipped")
+        targets = []
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="econ-data-") as tmp:
+        source = Path(tmp) / "tweets.jsonl"
+        args.n_items = n_items = subset(args.data, args.items, args.seed, source)
+        for name, document in documents.items():
+            workers, per_class = summary(document)
+            print(
+                f"pool {name} ({workers} workers, mean accuracy {per_class.mean():.3f}) on {n_items} tweets", flush=True
+            )
+            a = run_strategy("A", strategies(args, n_items)["A"], source, args, document)
+            print("  A:", json.dumps(a["report"]), f"{a['seconds']:.0f} s", flush=True)
+            target = round(a["report"]["accuracy"] or 0.0, 4)
+            c = run_c("econ-c", target, source, args, document)
+            print("  C:", json.dumps(c.get("report") or c), f"{c.get('seconds', 0):.0f} s", flush=True)
+            sweep = [run_c(f"econ-c-{round(t * 1000)}", t, source, args, document) for t in targets]
+            results[name] = {
+                "workers": workers,
+                "accuracy_per_class": per_class.tolist(),
+                "A": a,
+                "C": c,
+                "sweep": sweep,
+            }
+    lines = pools_report_lines(results, args, n_items)
+    print("\n".join(lines))
+    command = ("python bench/economics.py " + shlex.join(sys.argv[1:])).strip()
+    if args.json:
+        saved = {"command": command, "items": n_items, "pools": results}
+        args.json.write_text(json.dumps(saved, indent=1), encoding="utf-8")
+    plot_dir = args.plot_dir or (None if args.no_write else PLOT.parent)
+    if plot_dir is not None and targets:
+        for name, result in results.items():
+            plot_pool(name, result, plot_dir / f"economics-pool-{name}.png", n_items)
+    if not args.no_write:
+        write_section(
+            args.section,
+            f"Labeling economics on {len(results)} annotator pools: A (3 votes) and C (accuracy target = A's), "
+            f"{n_items:,} tweets",
+            lines,
+            command=command,
+        )
+
+
+def pools_report_lines(results: dict[str, dict[str, Any]], args: argparse.Namespace, n_items: int) -> list[str]:
+    c_settings = (
+        "the job created with only `accuracy_target` set to A's measured accuracy (JobSpec.accuracy_target)"
+        if has_accuracy_target()
+        else f"JobSpec has no `accuracy_target` yet, so C is today's settings whatever the target (1 answer per "
+        f"tweet, up to {args.c_max}, posterior threshold {args.c_threshold}, Dawid–Skene, automated labeling with "
+        f"the 95 % lower-bound rule)"
+    )
+    lines = [
+        f"{n_items:,} TweetEval train tweets ({'all' if args.items is None else f'random subset, seed {args.seed}'}), "
+        f"the same tweets for every pool; pools from `bench/pools.py` (parametric pools drawn with seed {args.seed}). "
+        "A: 3 answers per tweet, majority vote. C: " + c_settings + ". Met: C's accuracy ≥ A's − 0.5 points with "
+        "≤ 50 % of A's human answers.",
+        "",
+        "| pool | workers | pool accuracy | A answers / tweet | A accuracy | C target | C answers / tweet | C accuracy "
+        "| C machine-labeled | their accuracy | saving | met? | run time A / C |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+    ]
+    savings = []
+    for name, result in results.items():
+        a, c = result["A"]["report"], result["C"].get("report")
+        pool_accuracy = float(np.mean(result["accuracy_per_class"]))
+        head = (
+            f"| {name} | {result['workers']} | {pool_accuracy:.3f} | {a['judgments_per_item']:.2f} | "
+            f"{fmt(a['accuracy'])} | {result['C']['target']:.4f} |"
+        )
+        if c is None:
+            lines.append(f"{head} refused: {result['C']['error']} | | | | | | | {result['A']['seconds']:.0f} s / – |")
+            continue
+        savings.append(saving(a, c))
+        lines.append(
+            f"{head} {c['judgments_per_item']:.2f} | {fmt(c['accuracy'])} | {c['machine_labeled']:,} | "
+            f"{fmt(c['accuracy_machine'])} | {saving(a, c):.1%} | {'yes' if meets(a, c) else 'no'} | "
+            f"{result['A']['seconds']:.0f} s / {result['C']['seconds']:.0f} s |"
+        )
+    if savings:
+        met = sum(meets(r["A"]["report"], r["C"]["report"]) for r in results.values() if "report" in r["C"])
+        lines += [
+            "",
+            f"Mean saving over {len(savings)} pools: {np.mean(savings):.1%} (C against A's human answers); "
+            f"met on {met} of {len(results)} pools.",
+        ]
+    sweeps = [(name, run) for name, result in results.items() for run in result["sweep"]]
+    if sweeps:
+        lines += [
+            "",
+            "C at other targets:",
+            "",
+            "| pool | target | answers / tweet | accuracy | machine-labeled | their accuracy | run time |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for name, run in sweeps:
+            r = run.get("report")
+            if r is None:
+                lines.append(f"| {name} | {run['target']:.2f} | refused: {run['error']} | | | | |")
+                continue
+            lines.append(
+                f"| {name} | {run['target']:.2f} | {r['judgments_per_item']:.2f} | {fmt(r['accuracy'])} | "
+                f"{r['machine_labeled']:,} | {fmt(r['accuracy_machine'])} | {run['seconds']:.0f} s |"
+            )
+        lines.append("")
+        lines += [f"![{name}](economics-pool-{name}.png)" for name in results]
+    lines.append("")
+    return lines
+
+
+def plot_pool(name: str, result: dict[str, Any], path: Path, n_items: int) -> None:
+    """Accuracy against human answers per tweet: A, C at A's accuracy, and C over the targets swept."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    a = result["A"]["report"]
+    fig, axis = plt.subplots(figsize=(6, 4.2))
+    axis.plot([a["judgments_per_item"]], [a["accuracy"]], "s", color="C0", label="A: 3 answers, majority vote")
+    runs = sorted((run for run in [result["C"], *result["sweep"]] if "report" in run), key=lambda run: run["target"])
+    xs = [run["report"]["judgments_per_item"] for run in runs]
+    ys = [run["report"]["accuracy"] for run in runs]
+    axis.plot(xs, ys, "o-", color="C1", label="C: accuracy target only")
+    for run, x, y in zip(runs, xs, ys, strict=True):
+        text = f"{run['target']:.3g}" + (" (A's)" if run is result["C"] else "")
+        axis.annotate(text, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=8)
+    if a["accuracy"] is not None:
+        axis.axhline(a["accuracy"] - 0.005, color="grey", linestyle=":", linewidth=1)
+    axis.axvline(0.5 * a["judgments_per_item"], color="grey", linestyle=":", linewidth=1)
+    axis.set(xlabel="human answers per tweet", ylabel="accuracy vs gold", title=f"pool {name}, {n_items:,} tweets")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def report_merged(args: argparse.Namespace) -> None:

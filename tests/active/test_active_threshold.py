@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from groundswell.active import accuracy_lower_bound, select_class_thresholds, select_threshold
+from groundswell.active import accuracy_lower_bound, select_class_thresholds, select_threshold, soft_hits
 from groundswell.errors import InvalidInputError
 
 
@@ -113,3 +113,87 @@ def test_a_chosen_threshold_really_meets_the_target(rows: list[tuple[float, bool
             sel = conf >= tau
             value = right[sel].mean() if rule == "point" else float(accuracy_lower_bound(right[sel].sum(), sel.sum()))
             assert value < target
+
+
+# --- soft hits ------------------------------------------------------------------------------------------------
+
+
+def test_soft_hits_are_the_label_confidence_or_its_doubt_spread_over_the_other_classes() -> None:
+    hits = soft_hits([0, 1, 2, 2], [0, 0, 2, 1], [0.9, 0.9, 1.0, 0.4], 3)
+    np.testing.assert_allclose(hits, [0.9, 0.05, 1.0, 0.3])
+    np.testing.assert_array_equal(soft_hits([0, 1], [0, 0], [1.0, 1.0], 2), [1.0, 0.0])  # sure labels: 0/1
+    with pytest.raises(InvalidInputError, match="label_confidence"):
+        soft_hits([0], [0], [1.2], 3)
+    with pytest.raises(InvalidInputError, match="equally long"):
+        soft_hits([0, 1], [0], [1.0], 3)
+
+
+def test_soft_hits_choose_the_threshold_worked_out_by_hand() -> None:
+    conf = [0.9, 0.8, 0.7, 0.6]
+    hits = [1.0, 0.9, 0.5, 0.2]
+    # point rule, target 0.75: τ = 0.9 → 1.0; 0.8 → 0.95; 0.7 → 2.4 / 3 = 0.8; 0.6 → 2.6 / 4 = 0.65.
+    choice = select_threshold(conf, hits, target=0.75, rule="point", min_support=1)
+    assert choice is not None and (choice.threshold, choice.support) == (0.7, 3)
+    assert choice.accuracy == pytest.approx(0.8)
+
+
+def test_the_bound_of_soft_hits_is_taken_on_their_rounded_sum() -> None:
+    # 60 sure hits vouch for 95 % (0.05 ** (1/60) = 0.9513); 60 hits worth 0.99 sum to 59.4 → 59 of 60: 0.924.
+    conf = [0.9] * 60 + [0.3] * 5
+    sure = select_threshold(conf, [1.0] * 60 + [0.0] * 5, target=0.95)
+    assert sure is not None and sure.support == 60 and sure.lower_bound == pytest.approx(0.05 ** (1 / 60))
+    assert select_threshold(conf, [0.99] * 60 + [0.0] * 5, target=0.95) is None
+    # 0.995 each sums to 59.7 → 60 of 60: the bound of 60 sure hits, the accuracy of the soft ones.
+    almost = select_threshold(conf, [0.995] * 60 + [0.0] * 5, target=0.95)
+    assert almost is not None and almost.support == 60
+    assert almost.accuracy == pytest.approx(0.995) and almost.lower_bound == pytest.approx(0.05 ** (1 / 60))
+
+
+def test_per_class_thresholds_take_soft_hits_too() -> None:
+    conf = [0.9] * 60 + [0.9] * 60
+    predicted = [0] * 60 + [1] * 60
+    hits = [1.0] * 60 + [0.9] * 60  # class 1 agrees with doubtful labels only
+    per_class = select_class_thresholds(conf, predicted, hits, 2, target=0.95)
+    assert per_class[0] is not None and per_class[0].support == 60
+    assert per_class[1] is None
+
+
+@pytest.mark.parametrize("bad", [[1.5], [-0.1], [float("nan")]])
+def test_hits_outside_zero_one_are_refused(bad: list[float]) -> None:
+    with pytest.raises(InvalidInputError, match="correct"):
+        select_threshold([0.5], bad, target=0.9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1), st.booleans()), min_size=1, max_size=80), st.floats(0.55, 0.99))
+def test_booleans_and_their_float_values_choose_alike(rows: list[tuple[float, bool]], target: float) -> None:
+    conf = np.array([c for c, _ in rows])
+    right = np.array([r for _, r in rows])
+    for rule in ("point", "bound"):
+        as_bool = select_threshold(conf, right, target=target, rule=rule, min_support=1)  # type: ignore[arg-type]
+        as_float = select_threshold(conf, right.astype(float), target=target, rule=rule, min_support=1)  # type: ignore[arg-type]
+        assert as_bool == as_float
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=80), st.floats(0.55, 0.99))
+def test_a_threshold_chosen_on_soft_hits_really_meets_the_target(
+    rows: list[tuple[float, float]], target: float
+) -> None:
+    conf = np.array([c for c, _ in rows])
+    hits = np.array([h for _, h in rows])
+    choice = select_threshold(conf, hits, target=target, min_support=1)
+
+    def bound_at(sel: np.ndarray) -> float:  # the documented rule: the bound of the rounded sum
+        return float(accuracy_lower_bound(min(round(hits[sel].sum()), sel.sum()), sel.sum()))
+
+    if choice is not None:
+        above = conf >= choice.threshold
+        assert choice.support == above.sum() and choice.accuracy == pytest.approx(hits[above].mean())
+        assert choice.lower_bound == pytest.approx(bound_at(above)) and choice.lower_bound >= target
+    lower = conf if choice is None else conf[conf < choice.threshold]
+    for tau in np.unique(lower):  # no lower observed threshold qualifies
+        assert bound_at(conf >= tau) < target
+    # softening sure hits never raises the bound: a threshold certified on soft hits is certified on sure ones
+    if choice is not None:
+        assert select_threshold(conf, np.ceil(hits), target=target, min_support=1) is not None

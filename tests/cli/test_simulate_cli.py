@@ -86,9 +86,11 @@ def test_create_an_auto_label_job_and_simulate_it(env: dict[str, str], tmp_path:
         "accuracy_target",
     ]
     assert set(expected) <= set(result)
-    # 60 items is below the 1,250-item minimum: no machine labels, every tweet answered twice.
-    assert (result["items"], result["human_judgments"], result["machine_labeled"]) == (60, 120, 0)
-    assert result["accuracy_target"] == 0.9 and result["accuracy"] > 0.7
+    # 60 items is below the 1,250-item minimum: no machine labels; every tweet answered twice, a few more where
+    # the answers disagree, until the estimated accuracy meets the 90 % target.
+    assert (result["items"], result["machine_labeled"]) == (60, 0)
+    assert 120 <= result["human_judgments"] < 150
+    assert result["accuracy_target"] == 0.9 and result["accuracy"] >= 0.9
     assert "60 tweets" in out
 
 
@@ -128,3 +130,38 @@ def test_job_create_sets_the_redundancy_rule_and_the_model_vote(
     assert settings["post"]["redundancy_rule"] == "posterior" and settings["post"]["model_vote"] is True
     assert settings["post-off"]["model_vote"] is False
     assert settings["vote"]["redundancy_rule"] == "vote" and "model_vote" not in settings["vote"]
+
+
+def test_an_accuracy_target_alone_turns_on_what_meets_it_cheaply(
+    env: dict[str, str], tmp_path: Path, store_url: str
+) -> None:
+    from groundswell.jobs import get_job
+    from groundswell.store import make_engine, make_session_factory
+
+    data = write_jsonl(tmp_path / "t.jsonl", [{"source": f"tweet {i}", "label": "positive"} for i in range(5)])
+    assert _run(env, "dataset", "import", str(data), "--name", "few", "--label-column", "label")[0] == 0
+    base = ("job", "create", "--dataset", "few", "--labels", "negative,neutral,positive")
+    code, out = _run(env, *base, "--name", "target", "--accuracy-target", "0.9")
+    assert code == 0 and "1 answer(s) each, up to 5, accuracy target 90%" in out
+    assert _run(env, *base, "--name", "two", "--accuracy-target", "0.9", "--workers-per-item", "2")[0] == 0
+    assert _run(env, *base, "--name", "gt", "--preset", "ground-truth")[0] == 0
+    assert _run(env, *base, "--name", "plain")[0] == 0
+    code, out = _run(env, *base, "--name", "bad", "--preset", "mturk")
+    assert code != 0 and "preset" in out
+    code, out = _run(env, *base, "--name", "bad", "--accuracy-target", "1.5")
+    assert code != 0 and "accuracy_target" in out
+    engine = make_engine(store_url)
+    with make_session_factory(engine)() as session:
+        jobs = {name: get_job(session, name) for name in ("target", "two", "gt", "plain")}
+        shapes = {n: (j.workers_per_item, j.max_workers_per_item, dict(j.settings)) for n, j in jobs.items()}
+    engine.dispose()
+    per_item, maximum, settings = shapes["target"]
+    assert (per_item, maximum) == (1, 5)
+    assert settings["redundancy_rule"] == "target" and settings["dynamic_redundancy"] is True
+    assert settings["auto_label"] is True and settings["accuracy_target"] == 0.9 and settings["model_vote"] is True
+    assert shapes["two"][:2] == (2, 5) and shapes["two"][2]["redundancy_rule"] == "target"
+    per_item, maximum, settings = shapes["gt"]
+    assert (per_item, maximum) == (3, 3)
+    assert settings["threshold_rule"] == "point" and settings["accuracy_target"] == 0.95
+    assert "dynamic_redundancy" not in settings
+    assert shapes["plain"][:2] == (3, 3) and "auto_label" not in shapes["plain"][2]

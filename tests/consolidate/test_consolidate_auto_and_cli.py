@@ -54,7 +54,17 @@ def test_make_aggregator_names_and_errors() -> None:
 
 def test_the_package_exports_exactly_its_public_names() -> None:
     public = {name for name in vars(consolidate_pkg) if not name.startswith("_")}
-    modules = {"agreement", "auto", "base", "calibration", "dawid_skene", "io", "majority_vote", "simulate"}
+    modules = {
+        "agreement",
+        "auto",
+        "base",
+        "calibration",
+        "dawid_skene",
+        "io",
+        "majority_vote",
+        "prior_dawid_skene",
+        "simulate",
+    }
     assert sorted(consolidate_pkg.__all__) == sorted(public - modules - {"annotations"})
 
 

@@ -4,12 +4,13 @@ written as Ground Truth writes them, priorities steering routing, the budget sto
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from groundswell.domain import JobState
@@ -154,3 +155,85 @@ def test_a_round_saves_its_model_as_an_artifact_and_stores_the_model_vote(
     predicted = np.asarray(loaded.estimator.classes_)[proba.argmax(axis=1)]
     assert [LABELS[int(c)] for c in predicted] == ["positive", "negative"]
     assert votes and all(len(p) == 3 and abs(sum(p) - 1) < 1e-3 and max(p) == p[c] for c, p in votes)
+
+
+def test_label_confidence_is_read_from_model_based_consolidations_only(factory: sessionmaker[Session]) -> None:
+    from groundswell.jobs.autolabel import _items
+
+    _job(factory, min_support=10_000)
+    simulate_job(factory, "auto", PERFECT, max_judgments=200)
+    with transaction(factory) as session:
+        job = get_job(session, "auto")
+        labeled = sorted(
+            session.scalars(
+                select(ConsolidatedLabel.item_id).where(
+                    ConsolidatedLabel.job_id == job.id, ConsolidatedLabel.human_annotated
+                )
+            )
+        )
+        posterior = labeled[:50]  # as Dawid–Skene or the posterior rule would have written them
+        session.execute(
+            update(ConsolidatedLabel)
+            .where(ConsolidatedLabel.job_id == job.id, ConsolidatedLabel.item_id.in_(posterior))
+            .values(method="ds", confidence=0.6)
+        )
+        data = _items(session, job, LABELS)
+    position = {int(item_id): p for p, item_id in enumerate(data["ids"])}
+    sure = data["sure"]
+    assert all(sure[position[i]] == 0.6 for i in posterior)
+    votes = [position[i] for i in labeled[50:] if data["human"][position[i]] >= 0]
+    assert votes and all(sure[p] == 1.0 for p in votes)  # one vote stores 0.0: not a probability
+    assert (sure[data["human"] < 0] == 1.0).all()
+
+
+def test_doubtful_labels_certify_nothing_that_sure_labels_would(
+    factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import groundswell.ml
+    from groundswell.jobs import autolabel
+
+    fitted: list[int] = []
+    build = groundswell.ml.build_featurizer
+    monkeypatch.setattr(autolabel, "_FEATURES", OrderedDict())  # this process may hold the other store's run
+    monkeypatch.setattr(groundswell.ml, "build_featurizer", lambda *a: fitted.append(1) or build(*a))
+    _job(factory, min_support=10_000)  # nothing machine-labeled while people label 300 items
+    simulate_job(factory, "auto", PERFECT, max_judgments=300)
+    with transaction(factory) as session:
+        job = get_job(session, "auto")
+        job.settings = {**job.settings, "min_support": 10}
+        human = (ConsolidatedLabel.job_id == job.id) & ConsolidatedLabel.human_annotated
+        session.execute(update(ConsolidatedLabel).where(human).values(method="ds", confidence=0.5))
+        fitted.clear()
+        doubtful = autolabel.auto_label_job(session, job)
+        session.execute(update(ConsolidatedLabel).where(human).values(method="mv", confidence=1.0))
+        still_open = session.scalar(
+            select(func.count()).where(JobItem.job_id == job.id, ~JobItem.is_done, ~JobItem.started, ~JobItem.is_gold)
+        )
+        sure = autolabel.auto_label_job(session, job)
+        version = session.scalars(
+            select(ModelVersion).where(ModelVersion.job_id == job.id).order_by(ModelVersion.id.desc())
+        ).first()
+    # Agreeing with a label that is right half the time is worth 0.5: below any target.
+    assert doubtful["stage"] == "model" and doubtful["certification"] == "cross-fit"
+    assert doubtful["threshold"] is None and doubtful["items_machine_labeled"] == 0 and doubtful["coverage"] == 0.0
+    assert sure["threshold"] is not None and sure["items_machine_labeled"] > 0
+    assert still_open and sure["coverage"] == pytest.approx(sure["items_machine_labeled"] / still_open)
+    assert sure["train_size"] == sure["validation_size"] == sure["human_labels_used"]  # every label out of fold
+    assert version is not None and version.metrics["coverage"] == sure["coverage"]
+    assert (version.metrics["certification"], version.metrics["folds"]) == ("cross-fit", 5)
+    assert len(fitted) <= 1  # the second round reused the first round's features
+
+
+def test_the_feature_cache_keeps_two_jobs_and_tells_texts_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    from groundswell.jobs import autolabel
+
+    monkeypatch.setattr(autolabel, "_FEATURES", OrderedDict())
+    texts = [f"{w} day" for w in ("good", "bad", "good", "bad", "fine", "fine")]
+    ids = np.arange(6)
+    first = autolabel._job_features(1, ids, texts)
+    assert autolabel._job_features(1, ids, texts) is first  # the same job and items: no refit
+    other = autolabel._job_features(1, ids, [t.upper() for t in texts])  # same ids, other texts: a fresh fit
+    assert other is not first and other[1].shape[0] == 6
+    autolabel._job_features(2, ids, texts)
+    assert len(autolabel._FEATURES) == 2  # the least recently used went
+    assert autolabel._job_features(1, ids, texts) is not first

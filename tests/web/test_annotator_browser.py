@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from factories import write_jsonl
 from groundswell import jobs
 from groundswell.ingest import ReadOptions, import_dataset
-from groundswell.jobs.routing import effective_judgments_query
+from groundswell.jobs.answers import effective_judgments_query
 from groundswell.store import make_engine, make_session_factory, upgrade
 from groundswell.store.db import transaction
 from groundswell.store.tables import Item, Judgment

@@ -290,3 +290,22 @@ def test_admin_job_page_lists_automated_labeling_rounds(client: TestClient, admi
     page = client.get("/admin/jobs/api-job").text
     assert "Automated labeling" in page
     assert "<td>3</td><td>1234</td><td>0.875</td>" in page and "<td>0.951</td>" in page and "<td>321</td>" in page
+
+
+def test_an_accuracy_target_job_through_the_api_reports_its_estimated_accuracy(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    body = {"name": "target", "dataset": "tweets", "labels": ["positive", "negative"], "accuracy_target": 0.9}
+    created = client.post("/api/v1/jobs", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    job = created.json()
+    assert (job["workers_per_item"], job["max_workers_per_item"]) == (1, 5)
+    quality = job["quality"]
+    assert quality["accuracy_target"] == 0.9 and quality["estimated_accuracy"] is None
+    assert (quality["answers_spent"], quality["items"]) == (0, 4)
+    # Same request, same job, whoever sends it: the API fills in the defaults the CLI does.
+    with _factory(client)() as session:
+        settings = jobs.get_job(session, "target").settings
+    assert settings["redundancy_rule"] == "target" and settings["model_vote"] is True
+    bad = {"name": "bad", "dataset": "tweets", "labels": ["a", "b"], "preset": "mturk"}
+    assert "preset" in _error(client.post("/api/v1/jobs", json=bad, headers=admin), 422)

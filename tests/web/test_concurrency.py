@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from factories import make_dataset
 from groundswell import jobs
-from groundswell.jobs.routing import effective_judgments_query
+from groundswell.jobs.answers import effective_judgments_query
 from groundswell.store import make_engine, make_session_factory, upgrade
 from groundswell.store.db import transaction
 from groundswell.store.tables import JobItem, Judgment

@@ -8,11 +8,13 @@ Which function when:
   labels meet an accuracy target, with a lower confidence bound (default) or Ground Truth's point rule;
 - :func:`auto_label_round` for a whole round: train, choose the threshold, machine-label, rank the rest;
 - :class:`AutoLabelSettings` to read and validate a job's settings keys;
-- :func:`posterior` with :func:`model_prior` and :func:`worker_confusion` for how sure an item's label is
-  given the model's vote and who answered what (dynamic redundancy's ``posterior`` rule).
+- :func:`estimate_accuracy`, :func:`expected_gain` and :func:`choose_reopen` for a job-level accuracy
+  target: how accurate the labels are, and where one more answer pays most (``--accuracy-target``);
+- :func:`fit_temperature` / :func:`apply_temperature` to calibrate the model's probabilities.
 """
 
 from groundswell.active.base import EmptyPoolError, PoolExhaustedError, QueryStrategy, UncertaintyStrategy
+from groundswell.active.crossfit import fold_assignment
 from groundswell.active.round import RoundResult, auto_label_round, featurize, stable_uniform
 from groundswell.active.settings import DEFAULT_ACCURACY_TARGET, MIN_ITEMS, AutoLabelSettings, validation_share
 from groundswell.active.strategies import (
@@ -24,27 +26,21 @@ from groundswell.active.strategies import (
     RandomSampling,
     make_strategy,
 )
+from groundswell.active.target import AccuracyEstimate, choose_reopen, estimate_accuracy, expected_gain
 from groundswell.active.threshold import (
     ThresholdChoice,
     accuracy_lower_bound,
     select_class_thresholds,
     select_threshold,
+    soft_hits,
 )
-from groundswell.active.voting import (
-    apply_temperature,
-    expected_calibration_error,
-    fit_posteriors,
-    fit_temperature,
-    model_prior,
-    posterior,
-    symmetric_confusion,
-    worker_confusion,
-)
+from groundswell.active.voting import apply_temperature, expected_calibration_error, fit_temperature
 
 __all__ = [
     "DEFAULT_ACCURACY_TARGET",
     "MIN_ITEMS",
     "STRATEGIES",
+    "AccuracyEstimate",
     "AutoLabelSettings",
     "DiverseBatch",
     "EmptyPoolError",
@@ -60,17 +56,17 @@ __all__ = [
     "accuracy_lower_bound",
     "apply_temperature",
     "auto_label_round",
+    "choose_reopen",
+    "estimate_accuracy",
     "expected_calibration_error",
+    "expected_gain",
     "featurize",
-    "fit_posteriors",
     "fit_temperature",
+    "fold_assignment",
     "make_strategy",
-    "model_prior",
-    "posterior",
     "select_class_thresholds",
     "select_threshold",
+    "soft_hits",
     "stable_uniform",
-    "symmetric_confusion",
     "validation_share",
-    "worker_confusion",
 ]

@@ -4,16 +4,21 @@ Ground Truth's procedure (spec §5.2), item by item:
 
 1. Until ``seed_size`` items carry a human label, there is no model: every open item gets a random
    priority, so people label a random seed sample first.
-2. Human-labeled items split into training and validation. An item is a validation item when a hash of its
-   key falls below the validation share (20 %, 10 % above 5,000 items): the split is random, but stable
-   from round to round, so a validation item never leaks into a later round's training set.
-3. Train (TF-IDF features fitted on every text of the job, labels or not, with VADER lexicon features,
+2. Held-out predictions on human labels (:mod:`groundswell.active.crossfit`). Under ``certification =
+   "cross-fit"`` (default) every human-labeled item gets one out-of-fold prediction from a model fitted on
+   the other ``folds`` folds, and a final model is fitted on all of them. Under ``"split"`` (Ground Truth's)
+   an item is a validation item when a hash of its key falls below the validation share (20 %, 10 % above
+   5,000 items); the model trains on the rest. Either way the assignment is a hash of the item's key:
+   random, but stable from round to round.
+3. The model (TF-IDF features fitted on every text of the job, labels or not, with VADER lexicon features,
    plus a balanced logistic regression: ``groundswell.ml``'s default model; the lexicon knows the polarity
    of words a few hundred labels never showed: 0.51–0.54 → 0.59–0.60 accuracy from 400–1,400 labels on
-   TweetEval), then calibrate its probabilities with one temperature
-   fitted on the validation items (the result reports the expected calibration error before and after).
-4. Choose the threshold on the validation items (:mod:`groundswell.active.threshold`).
-5. Open items with confidence ≥ threshold get the predicted label: the machine labels.
+   TweetEval) gets its probabilities calibrated with one temperature fitted on the held-out predictions
+   (the result reports the expected calibration error before and after).
+4. Choose the threshold on the held-out predictions (:mod:`groundswell.active.threshold`), each scored by
+   its expected correctness against a human label that is itself right with ``label_confidence``
+   (:func:`~groundswell.active.threshold.soft_hits`; 1.0, a plain hit, by default).
+5. Open items whose (final model's) confidence ≥ threshold get the predicted label: the machine labels.
 6. The other open items get routing priorities: the query strategy's batch first (priority > 1, in its
    order), then everyone else by informativeness (priority in [0, 1)).
 
@@ -30,6 +35,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from groundswell.active.base import FloatArray, IntArray
+from groundswell.active.crossfit import (
+    Evidence,
+    cross_fit_evidence,
+    fits_every_fold,
+    fold_assignment,
+    split_evidence,
+    stable_uniform,
+)
 from groundswell.active.settings import AutoLabelSettings
 from groundswell.active.strategies import make_strategy
 from groundswell.active.threshold import (
@@ -37,18 +50,17 @@ from groundswell.active.threshold import (
     accuracy_lower_bound,
     select_class_thresholds,
     select_threshold,
+    soft_hits,
 )
 from groundswell.active.voting import apply_temperature, expected_calibration_error, fit_temperature
 from groundswell.errors import InvalidInputError
 
 if TYPE_CHECKING:  # imported when a round runs: job creation validates settings without loading the models
-    from sklearn.linear_model import LogisticRegression
-
     from groundswell.ml import FeaturizerConfig, ModelConfig
 
 __all__ = ["RoundResult", "auto_label_round", "featurize", "stable_uniform"]
 
-#: A round trains only once the training split has at least this many items.
+#: A round trains only once the training split (under cross-fitting: every fold's) has at least this many items.
 _MIN_TRAIN = 20
 
 
@@ -58,28 +70,36 @@ class RoundResult:
 
     Attributes:
         stage: ``"ineligible"`` (job too small), ``"seed"`` (no model yet: random priorities) or ``"model"``.
-        threshold: The chosen threshold with its validation accuracy and bound; under per-class thresholds,
-            the lowest class threshold with the accuracy and bound of all validation items that clear
-            their class's threshold. ``None`` when the target is out of reach.
+        threshold: The chosen threshold with its held-out accuracy and bound; under per-class thresholds,
+            the lowest class threshold with the accuracy and bound of all held-out items that clear
+            their class's threshold. ``None`` when the target is out of reach. With ``label_confidence`` < 1
+            the accuracy is the mean expected correctness (soft hits).
         class_thresholds: Per-class choices (per-class mode only).
         machine_items: Positions of open items to machine-label.
         machine_labels: Their class indices.
         machine_confidence: The model's probability for that class.
         priority: Routing priority per position (meaningful for open items not machine-labeled).
-        train_size: Human-labeled items the model was trained on.
-        validation_size: Human-labeled items held out.
-        model_accuracy: Accuracy of the model on all validation items (``None`` without a model).
-        model: The fitted classifier (on :func:`featurize` output), for recording.
+        train_size: Human-labeled items the (final) model was trained on: all of them under cross-fitting.
+        validation_size: Human-labeled items with a held-out prediction: all of them under cross-fitting
+            (out-of-fold), the validation split under ``"split"``.
+        model_accuracy: Share of those held-out predictions that equal the human label (plain agreement, not
+            soft); ``None`` without a model.
+        model: The fitted (final) classifier (on :func:`featurize` output), for recording.
         estimator: Featuriser + classifier as one scikit-learn pipeline on raw texts (``None`` when the caller
-            passed precomputed ``features``): what a round saves as its artifact. Its probabilities are the
-            raw ones; divide their log-odds by ``temperature`` for the calibrated ones.
-        predicted: The model's class per position (``-1`` without a model).
+            passed precomputed ``features`` without their fitted ``featurizer``): what a round saves as its
+            artifact. Its probabilities are the raw ones; divide their log-odds by ``temperature`` for the
+            calibrated ones.
+        predicted: The (final) model's class per position (``-1`` without a model).
         confidence: Its calibrated probability for that class per position (0 without a model).
         proba: The calibrated probability of every class per position (``None`` without a model).
-        is_validation: Whether each position belongs to the validation split (stable between rounds).
-        temperature: The temperature fitted on the validation items (1.0: none fitted).
-        ece_raw: Expected calibration error of the raw probabilities on the validation items.
+        is_validation: Whether each position is held out of the model for good: the validation split
+            (stable between rounds) under ``"split"``, none under cross-fitting.
+        temperature: The temperature fitted on the held-out predictions (1.0: none fitted).
+        ece_raw: Expected calibration error of the raw held-out probabilities.
         ece: The same after temperature scaling (in-sample: one parameter fitted on those items).
+        coverage: Share of the open items machine-labeled (``None`` without a model or open items).
+        certification: ``"cross-fit"`` or ``"split"`` (``None`` without a model).
+        fold: Under cross-fitting, each position's fold (stable between rounds; only labeled ones are used).
     """
 
     stage: str
@@ -101,17 +121,9 @@ class RoundResult:
     ece: float | None = None
     proba: FloatArray | None = None
     estimator: Any | None = None
-
-
-def stable_uniform(keys: Any, salt: int = 0) -> FloatArray:
-    """A uniform number in [0, 1) per integer key, the same on every call (SplitMix64 of key and salt)."""
-    x = np.asarray(keys, dtype=np.int64).astype(np.uint64) + np.uint64(salt & 0xFFFFFFFF) * np.uint64(
-        0x9E3779B97F4A7C15
-    )
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    x = x ^ (x >> np.uint64(31))
-    return np.asarray((x >> np.uint64(11)).astype(np.float64) / float(1 << 53), dtype=np.float64)
+    coverage: float | None = None
+    certification: str | None = None
+    fold: IntArray | None = None
 
 
 def featurize(texts: Sequence[str], config: FeaturizerConfig | None = None) -> Any:
@@ -119,23 +131,6 @@ def featurize(texts: Sequence[str], config: FeaturizerConfig | None = None) -> A
     from groundswell.ml import FeaturizerConfig, build_featurizer
 
     return build_featurizer(config or FeaturizerConfig()).fit_transform(list(texts))
-
-
-def _fit(features: Any, y: IntArray, config: ModelConfig, random_state: int) -> LogisticRegression:
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression(
-        C=config.c, class_weight=config.class_weight, max_iter=config.max_iter, random_state=random_state
-    )
-    return model.fit(features, y)
-
-
-def _proba(model: LogisticRegression, features: Any, n_classes: int) -> FloatArray:
-    """Probabilities with a column per label, zeros for classes the training set lacked."""
-    proba = np.asarray(model.predict_proba(features), dtype=np.float64)
-    full = np.zeros((proba.shape[0], n_classes))
-    full[:, np.asarray(model.classes_, dtype=np.intp)] = proba
-    return full
 
 
 def _priorities(
@@ -173,8 +168,8 @@ def _choose(
     above = conf >= cut[pred]
     if not above.any():
         return None, per_class, cut
-    right, total = int(np.sum(np.asarray(hit)[above])), int(above.sum())
-    bound = float(accuracy_lower_bound(right, total, method=settings.bound_method))
+    right, total = float(np.sum(np.asarray(hit, dtype=np.float64)[above])), int(above.sum())
+    bound = float(accuracy_lower_bound(min(round(right), total), total, method=settings.bound_method))
     combined = ThresholdChoice(float(cut[np.isfinite(cut)].min()), right / total, bound, total)
     return combined, per_class, cut
 
@@ -188,6 +183,8 @@ def auto_label_round(
     open_items: Any | None = None,
     keys: Any | None = None,
     features: Any | None = None,
+    featurizer: Any | None = None,
+    label_confidence: Any | None = None,
     model_config: ModelConfig | None = None,
     random_state: int = 0,
 ) -> RoundResult:
@@ -199,9 +196,15 @@ def auto_label_round(
         n_classes: Number of labels.
         settings: The job's automated-labeling settings.
         open_items: Boolean mask of items that may be machine-labeled or ranked (default: no human label).
-        keys: Stable integer key per item (the service passes item ids) for the validation split;
-            default: positions.
+        keys: Stable integer key per item (the service passes item ids) for the validation split and the
+            folds; default: positions.
         features: Precomputed :func:`featurize` output (saves refitting TF-IDF every round).
+        featurizer: The fitted featuriser that produced ``features``, so the round can still save its model
+            as a pipeline on raw texts (``RoundResult.estimator``); ignored without ``features``.
+        label_confidence: Per item, the probability that its human label is right (e.g. the consolidated
+            label's posterior); default 1.0. Held-out predictions are scored by their expected correctness
+            against it (:func:`~groundswell.active.threshold.soft_hits`), so doubtful labels cannot vouch for
+            a threshold as much as sure ones.
         model_config: Classifier hyperparameters (``C``, class weights); default ``ModelConfig()``.
         random_state: Seed of the round's randomness (tie-breaks, random strategy).
     """
@@ -212,8 +215,10 @@ def auto_label_round(
     is_open = ~(y >= 0) if open_items is None else np.asarray(open_items, dtype=bool)
     if is_open.shape != (n,):
         raise InvalidInputError(f"open_items must be a mask of {n} items")
+    sure = _label_confidence(label_confidence, n)
     rng = np.random.default_rng(random_state)
-    u = stable_uniform(np.arange(n) if keys is None else keys, salt=0)
+    key = np.arange(n) if keys is None else np.asarray(keys)
+    u = stable_uniform(key, salt=0)
     labeled = np.flatnonzero(y >= 0)
     empty_i, empty_f = np.empty(0, dtype=np.intp), np.empty(0)
 
@@ -222,11 +227,17 @@ def auto_label_round(
 
     if n < settings.min_items:
         return without_model("ineligible", np.zeros(n))
-    is_val = u < settings.share_for(n)
-    train, val = labeled[~is_val[labeled]], labeled[is_val[labeled]]
-    if len(labeled) < settings.seed_size or len(train) < _MIN_TRAIN or len(np.unique(y[train])) < 2 or not len(val):
+    cross = settings.certification == "cross-fit"
+    if cross:
+        fold = fold_assignment(key, settings.folds)
+        train, val = labeled, labeled
+        ready = fits_every_fold(y, labeled, fold, settings.folds, _MIN_TRAIN)
+    else:
+        is_val = u < settings.share_for(n)
+        train, val = labeled[~is_val[labeled]], labeled[is_val[labeled]]
+        ready = len(train) >= _MIN_TRAIN and len(np.unique(y[train])) >= 2 and len(val) > 0
+    if len(labeled) < settings.seed_size or not ready:
         return without_model("seed", 1.0 - u, len(train), len(val))  # random order, stable between rounds
-    featurizer = None
     if features is None:
         from groundswell.ml import FeaturizerConfig, build_featurizer
 
@@ -238,22 +249,44 @@ def auto_label_round(
         from groundswell.ml import ModelConfig
 
         model_config = ModelConfig()
-    config = model_config
-    model = _fit(matrix[train], y[train], config, random_state)
-    raw = _proba(model, matrix, n_classes)
-    temperature = fit_temperature(raw[val], y[val])
-    proba = apply_temperature(raw, temperature)  # calibrated: machine-label confidences and model votes
+    if cross:
+        evidence = cross_fit_evidence(matrix, y, labeled, fold, settings.folds, n_classes, model_config, random_state)
+    else:
+        evidence = split_evidence(matrix, y, is_val, n_classes, model_config, random_state)
+    return _decide(settings, evidence, matrix, y, sure, is_open, n_classes, rng, featurizer)
+
+
+def _decide(
+    settings: AutoLabelSettings,
+    evidence: Evidence,
+    matrix: Any,
+    y: IntArray,
+    sure: FloatArray,
+    is_open: Any,
+    n_classes: int,
+    rng: np.random.Generator,
+    featurizer: Any | None,
+) -> RoundResult:
+    """Calibrate, choose the threshold on the held-out predictions, machine-label and rank the open items."""
+    checked, held_raw = evidence.checked, evidence.checked_raw
+    human = y[checked]
+    temperature = fit_temperature(held_raw, human)
+    proba = apply_temperature(evidence.raw, temperature)  # calibrated: machine-label confidences and model votes
     pred = np.asarray(proba.argmax(axis=1), dtype=np.intp)
     conf = proba.max(axis=1)
-    hit = pred[val] == y[val]
-    ece_raw = expected_calibration_error(raw[val].max(axis=1), raw[val].argmax(axis=1) == y[val])
-    choice, per_class, cut = _choose(settings, conf[val], pred[val], hit, n_classes)
+    held = apply_temperature(held_raw, temperature)
+    held_pred = np.asarray(held.argmax(axis=1), dtype=np.intp)
+    held_conf = held.max(axis=1)
+    agree = held_pred == human
+    hits = soft_hits(held_pred, human, sure[checked], n_classes)
+    ece_raw = expected_calibration_error(held_raw.max(axis=1), held_raw.argmax(axis=1) == human)
+    choice, per_class, cut = _choose(settings, held_conf, held_pred, hits, n_classes)
     open_idx = np.flatnonzero(is_open)
     confident = conf[open_idx] >= cut[pred[open_idx]]
     machine = open_idx[confident]
     rest = open_idx[~confident]
-    priority = np.zeros(n)
-    priority[rest] = _priorities(settings, proba, matrix, rest, n, rng)
+    priority = np.zeros(len(y))
+    priority[rest] = _priorities(settings, proba, matrix, rest, len(y), rng)
     return RoundResult(
         stage="model",
         threshold=choice,
@@ -262,22 +295,35 @@ def auto_label_round(
         machine_labels=pred[machine],
         machine_confidence=conf[machine],
         priority=priority,
-        train_size=len(train),
-        validation_size=len(val),
-        model_accuracy=float(hit.mean()),
-        model=model,
+        train_size=evidence.train_size,
+        validation_size=len(checked),
+        model_accuracy=float(agree.mean()),
+        model=evidence.model,
         predicted=pred,
         confidence=conf,
-        is_validation=is_val,
+        is_validation=evidence.is_validation,
         temperature=temperature,
         ece_raw=ece_raw,
-        ece=expected_calibration_error(conf[val], hit),
+        ece=expected_calibration_error(held_conf, agree),
         proba=proba,
-        estimator=None if featurizer is None else _pipeline(featurizer, model),
+        estimator=None if featurizer is None else _pipeline(featurizer, evidence.model),
+        coverage=len(machine) / len(open_idx) if len(open_idx) else None,
+        certification=settings.certification,
+        fold=evidence.fold,
     )
 
 
-def _pipeline(featurizer: Any, model: LogisticRegression) -> Any:
+def _label_confidence(values: Any | None, n: int) -> FloatArray:
+    """Each item's label confidence, 1.0 where none is given; refuses values outside [0, 1]."""
+    if values is None:
+        return np.ones(n)
+    sure = np.asarray(values, dtype=np.float64)
+    if sure.shape != (n,) or not (np.isfinite(sure) & (sure >= 0) & (sure <= 1)).all():
+        raise InvalidInputError(f"label_confidence must hold {n} probabilities in [0, 1]")
+    return sure
+
+
+def _pipeline(featurizer: Any, model: Any) -> Any:
     from sklearn.pipeline import Pipeline
 
     return Pipeline([("features", featurizer), ("classifier", model)])

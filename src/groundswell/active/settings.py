@@ -9,13 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 from groundswell.active.strategies import STRATEGIES
 from groundswell.active.threshold import BOUND_METHODS, RULES, BoundMethod, Rule
 from groundswell.errors import InvalidInputError
 
-__all__ = ["DEFAULT_ACCURACY_TARGET", "MIN_ITEMS", "AutoLabelSettings", "validation_share"]
+__all__ = [
+    "CERTIFICATIONS",
+    "DEFAULT_ACCURACY_TARGET",
+    "MIN_ITEMS",
+    "AutoLabelSettings",
+    "Certification",
+    "validation_share",
+]
 
 #: ``Job.settings`` key → attribute, for the keys whose names differ.
 _KEYS = {"auto_label": "enabled", "auto_label_min_items": "min_items"}
@@ -24,6 +31,10 @@ _KEYS = {"auto_label": "enabled", "auto_label_min_items": "min_items"}
 DEFAULT_ACCURACY_TARGET = 0.95
 #: Ground Truth's minimum dataset size for automated labeling (spec §5.1).
 MIN_ITEMS = 1250
+
+Certification = Literal["cross-fit", "split"]
+#: How a round checks its model: out-of-fold predictions on every human label, or one held-out split.
+CERTIFICATIONS: tuple[str, ...] = ("cross-fit", "split")
 
 
 def validation_share(n_items: int) -> float:
@@ -47,9 +58,16 @@ class AutoLabelSettings:
         min_support: Fewest validation items above a threshold for it to count.
         per_class_thresholds: One threshold per predicted class instead of one for all.
         query_strategy: Name in ``groundswell.active.STRATEGIES``.
-        validation_share: Override of :func:`validation_share` (``None``: by job size).
+        validation_share: Override of :func:`validation_share` (``None``: by job size); ``"split"`` only.
+        certification: How the threshold is checked. ``"cross-fit"`` (default): every human-labeled item is
+            predicted once by a model that did not see it (``folds`` folds, stable between rounds), and the
+            threshold is chosen on all of them; the machine labels come from a model fitted on all human labels.
+            ``"split"``: Ground Truth's, one held-out split of ``validation_share``; on a few thousand labels
+            it is too small to certify anything (bench/RESULTS.md, autolabel_ceiling).
+        folds: Folds of the cross-fit (≥ 2): a round trains ``folds + 1`` models.
         model_vote: Each round also stores the model's vote (class and calibrated probability) on the open
-            items outside the validation split, for dynamic redundancy's ``posterior`` rule to use as a prior.
+            items outside the validation split (every open item under ``"cross-fit"``), for dynamic
+            redundancy's ``posterior`` rule to use as a prior.
     """
 
     enabled: bool = False
@@ -65,6 +83,8 @@ class AutoLabelSettings:
     query_strategy: str = "random"
     validation_share: float | None = None
     model_vote: bool = False
+    certification: Certification = "cross-fit"
+    folds: int = 5
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any] | None) -> AutoLabelSettings:
@@ -113,6 +133,12 @@ class AutoLabelSettings:
             f"query_strategy must be one of {', '.join(STRATEGIES)}",
             self.query_strategy,
         )
+        _check(
+            self.certification in CERTIFICATIONS,
+            f"certification must be one of {', '.join(CERTIFICATIONS)}",
+            self.certification,
+        )
+        _check(_integer(self.folds) and self.folds >= 2, "folds must be a whole number ≥ 2", self.folds)
         share = self.validation_share
         _check(share is None or (_number(share) and 0 < share < 1), "validation_share must be in (0, 1)", share)
 

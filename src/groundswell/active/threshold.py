@@ -7,9 +7,20 @@ threshold whose **one-sided 95 % lower confidence bound** on that accuracy reach
 target is met with 95 % confidence rather than on average. The price is support: with every item right,
 Clopper–Pearson needs 59 validation items above the threshold before it can vouch for 95 %.
 
+Soft correctness. A human label is itself only probably right, so "the model agrees with it" is only
+probably a hit. Both selectors accept, instead of booleans, the *expected* correctness of each validation
+item in [0, 1] (:func:`soft_hits`: the label's confidence when the model agrees with it, the share of the
+rest its predicted class would get when it does not). The accuracy at or above τ is then the mean of the
+soft hits, and the bound is the binomial bound on the **rounded sum** of the soft hits over the count: as if
+that many items had been seen right. Rounding keeps the exact Clopper–Pearson formula (it wants whole
+successes) and moves the bound by at most half an item; the binomial variance at the mean is also at least
+the variance of a sum of unequal Bernoulli trials, so it does not understate the uncertainty. Booleans
+give exactly the classical rule.
+
 Which function when: :func:`select_threshold` for one threshold over all classes;
 :func:`select_class_thresholds` for one per predicted class (a model may be reliable on "positive" long
-before "neutral"); :func:`accuracy_lower_bound` for the bound alone.
+before "neutral"); :func:`accuracy_lower_bound` for the bound alone; :func:`soft_hits` to turn predictions,
+human labels and the labels' confidences into soft hits.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ __all__ = [
     "accuracy_lower_bound",
     "select_class_thresholds",
     "select_threshold",
+    "soft_hits",
 ]
 
 Rule = Literal["bound", "point"]
@@ -44,7 +56,8 @@ class ThresholdChoice:
     """A chosen threshold and what the validation set says about the labels at or above it."""
 
     threshold: float
-    #: Share of validation items at or above the threshold whose predicted label matches the human label.
+    #: Share of validation items at or above the threshold whose predicted label matches the human label
+    #: (with soft hits: their mean expected correctness).
     accuracy: float
     #: One-sided lower confidence bound on that accuracy.
     lower_bound: float
@@ -85,6 +98,39 @@ def accuracy_lower_bound(
     return np.asarray(np.where(n == 0, 0.0, np.clip(bound, 0.0, 1.0)), dtype=np.float64)
 
 
+def soft_hits(predicted: Any, labels: Any, label_confidence: Any, n_classes: int) -> FloatArray:
+    """Expected correctness of each prediction, judged against a label that is right with ``label_confidence``.
+
+    ``conf`` when the prediction equals the label; ``(1 − conf) / (n_classes − 1)`` when it does not (the
+    label's doubt, spread evenly over the other classes, one of which is the prediction). With confidence 1
+    everywhere this is the plain 0/1 hit. It never credits the model for *disagreeing* with a label more
+    than the label's doubt allows: what the model predicts is not evidence here, only what people said.
+
+    Examples:
+        >>> soft_hits([0, 1], [0, 0], [0.9, 0.9], 3).round(3).tolist()
+        [0.9, 0.05]
+    """
+    pred = np.asarray(predicted, dtype=np.int64)
+    human = np.asarray(labels, dtype=np.int64)
+    conf = np.asarray(label_confidence, dtype=np.float64)
+    if not pred.shape == human.shape == conf.shape or pred.ndim != 1:
+        raise InvalidInputError("predicted, labels and label_confidence must be 1-D and equally long")
+    if n_classes < 2:
+        raise InvalidInputError(f"soft hits need at least 2 classes, got {n_classes}")
+    if not (np.isfinite(conf) & (conf >= 0) & (conf <= 1)).all():
+        raise InvalidInputError("label_confidence must lie in [0, 1]")
+    return np.asarray(np.where(pred == human, conf, (1.0 - conf) / (n_classes - 1)), dtype=np.float64)
+
+
+def _correctness(correct: Any) -> FloatArray:
+    """Hits as floats in [0, 1]: booleans (0/1) or soft hits."""
+    hit = np.asarray(correct)
+    hit = hit.astype(np.float64) if hit.dtype == bool else np.asarray(hit, dtype=np.float64)
+    if not (np.isfinite(hit) & (hit >= 0) & (hit <= 1)).all():
+        raise InvalidInputError("correct must be booleans or expected correctness in [0, 1]")
+    return np.asarray(hit, dtype=np.float64)
+
+
 def select_threshold(
     confidence: Any,
     correct: Any,
@@ -99,7 +145,8 @@ def select_threshold(
 
     Args:
         confidence: The model's confidence in its predicted label, per validation item.
-        correct: Whether the predicted label equals the (consolidated human) label, per validation item.
+        correct: Whether the predicted label equals the (consolidated human) label, per validation item:
+            booleans, or soft hits in [0, 1] (:func:`soft_hits`; module docstring for how they are bounded).
         target: Required accuracy in (0, 1), e.g. 0.95.
         rule: ``"bound"`` (the lower confidence bound must reach the target) or ``"point"`` (Ground
             Truth's: the observed accuracy must).
@@ -115,7 +162,7 @@ def select_threshold(
         (0.9, 60)
     """
     conf = np.asarray(confidence, dtype=np.float64)
-    hit = np.asarray(correct, dtype=bool)
+    hit = _correctness(correct)
     if conf.ndim != 1 or conf.shape != hit.shape:
         raise InvalidInputError(f"confidence and correct must be 1-D and equally long, got {conf.shape}, {hit.shape}")
     if not np.isfinite(conf).all():
@@ -131,10 +178,11 @@ def select_threshold(
     order = np.argsort(-conf, kind="stable")
     conf_sorted = conf[order]
     support = np.arange(1, len(conf) + 1)
-    right = np.cumsum(hit[order])
+    right = np.cumsum(hit[order])  # soft: the expected number right
     last_of_tie = np.append(conf_sorted[1:] != conf_sorted[:-1], True)  # τ = a value takes all its ties
     accuracy = right / support
-    bound = accuracy_lower_bound(right, support, method=method, level=level)
+    whole = np.minimum(np.rint(right), support)  # whole successes for the bound (module docstring)
+    bound = accuracy_lower_bound(whole, support, method=method, level=level)
     meets = (bound if rule == "bound" else accuracy) >= target
     ok = np.flatnonzero(last_of_tie & meets & (support >= min_support))
     if len(ok) == 0:
@@ -162,7 +210,7 @@ def select_class_thresholds(
     """
     conf = np.asarray(confidence, dtype=np.float64)
     pred = np.asarray(predicted, dtype=np.int64)
-    hit = np.asarray(correct, dtype=bool)
+    hit = _correctness(correct)
     if not conf.shape == pred.shape == hit.shape:
         raise InvalidInputError("confidence, predicted and correct must be equally long")
     return [select_threshold(conf[pred == c], hit[pred == c], **options) for c in range(n_classes)]

@@ -38,7 +38,9 @@ def create_command(
         Path | None, typer.Option(help='Ground Truth label category file: {"document-version", "labels": [...]}.')
     ] = None,
     instructions: Annotated[Path | None, typer.Option(help="Markdown file with instructions and examples.")] = None,
-    workers_per_item: Annotated[int, typer.Option(help="Annotators per tweet, 1–9.")] = 3,
+    workers_per_item: Annotated[
+        int | None, typer.Option(help="Answers per tweet to start with, 1–9 (3; with --accuracy-target: 1).")
+    ] = None,
     task_time_limit: Annotated[int, typer.Option(help="Seconds a task stays reserved for its annotator.")] = 300,
     task_availability: Annotated[int, typer.Option(help="Seconds tasks stay available after the job starts.")] = (
         30 * 24 * 3600
@@ -72,13 +74,29 @@ def create_command(
         ),
     ] = None,
     consolidation_method: Annotated[
-        str, typer.Option(help="mv | wmv | ds | ods | auto: the model that consolidates the answers.")
-    ] = "auto",
+        str | None,
+        typer.Option(
+            help="mv | wmv | ds | ods | auto: the model that consolidates the answers (auto; with "
+            "--accuracy-target or --preset: ds)."
+        ),
+    ] = None,
     auto_label: Annotated[
         bool, typer.Option("--auto-label", help="Automated labeling + active learning (jobs of 1,250+ tweets).")
     ] = False,
     accuracy_target: Annotated[
-        float | None, typer.Option(help="With --auto-label: accuracy machine labels must meet (0.95).")
+        float | None,
+        typer.Option(
+            help="Accuracy every final label must meet, e.g. 0.9. Alone, it turns on what meets it cheaply: one "
+            "answer per tweet, more only where they pay most until the job's estimated accuracy meets it, "
+            "machine labels certified at it, active learning. With --preset ground-truth: the machine labels' target."
+        ),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="ground-truth: Ground Truth's behaviour (3 answers, modified Dawid–Skene, machine labels at 95 % "
+            "by point estimate)."
+        ),
     ] = None,
     seed_size: Annotated[
         int | None, typer.Option(help="With --auto-label: random tweets people label before the first model (500).")
@@ -123,35 +141,41 @@ def create_command(
             max_workers_per_item=max_workers_per_item,
             settings={
                 **_consolidation_settings(
-                    dynamic_redundancy, redundancy_threshold, consolidation_method, redundancy_rule
+                    dynamic_redundancy,
+                    redundancy_threshold,
+                    consolidation_method,
+                    redundancy_rule,
+                    target=accuracy_target is not None,
                 ),
                 **_auto_label_settings(
-                    auto_label,
-                    accuracy_target,
-                    seed_size,
-                    batch_size,
-                    budget,
-                    model_vote,
-                    posterior=redundancy_rule == "posterior",
+                    auto_label or accuracy_target is not None, seed_size, batch_size, budget, model_vote
                 ),
             },
+            accuracy_target=accuracy_target,
+            preset=preset,
         )
         with transaction(state(ctx).store()) as session:
             job = jobs.create_job(session, spec)
             if start:
                 jobs.change_state(session, job.name, "start")
             progress = jobs.job_progress(session, job)
+        target = (job.settings or {}).get("accuracy_target") if (job.settings or {}).get("auto_label") else None
         console.print(
             f"Created job [bold]{job.name}[/] ({job.state.value}) over {progress.items:,} tweets, "
-            f"{workers_per_item} answers each; labels: "
+            f"{job.workers_per_item} answer(s) each"
+            + (f", up to {job.max_workers_per_item}" if job.max_workers_per_item > job.workers_per_item else "")
+            + (f", accuracy target {target:.0%}" if target else "")
+            + "; labels: "
             + ", ".join(f"{i}={label}" for i, label in enumerate(label_list))
         )
 
 
 def _consolidation_settings(
-    dynamic: bool, threshold: float | None, method: str, rule: str | None = None
+    dynamic: bool, threshold: float | None, method: str | None, rule: str | None = None, *, target: bool = False
 ) -> dict[str, object]:
-    settings: dict[str, object] = {"consolidation_method": method}
+    """The consolidation keys the flags give; ``target``: --accuracy-target was given (it implies dynamic
+    redundancy, so the redundancy flags may refine it)."""
+    settings: dict[str, object] = {} if method is None else {"consolidation_method": method}
     if dynamic:
         settings["dynamic_redundancy"] = True
     for flag, key, value in (
@@ -159,35 +183,24 @@ def _consolidation_settings(
         ("--redundancy-rule", "redundancy_rule", rule),
     ):
         if value is not None:
-            if not dynamic:
-                raise UsageError(f"{flag} needs --dynamic-redundancy")
+            if not (dynamic or target):
+                raise UsageError(f"{flag} needs --dynamic-redundancy (or --accuracy-target)")
             settings[key] = value
     return settings
 
 
 def _auto_label_settings(
     enabled: bool,
-    target: float | None,
     seed_size: int | None,
     batch_size: int | None,
     budget: int | None,
     model_vote: bool | None = None,
-    *,
-    posterior: bool = False,
 ) -> dict[str, object]:
-    if enabled and model_vote is None and posterior:
-        model_vote = True  # the posterior rule's prior
-    given = {
-        "accuracy_target": target,
-        "seed_size": seed_size,
-        "batch_size": batch_size,
-        "budget": budget,
-        "model_vote": model_vote,
-    }
+    given = {"seed_size": seed_size, "batch_size": batch_size, "budget": budget, "model_vote": model_vote}
     if not enabled:
         if any(value is not None for key, value in given.items() if key != "model_vote") or model_vote:
             raise UsageError(
-                "--accuracy-target, --seed-size, --batch-size, --budget and --model-vote need --auto-label"
+                "--seed-size, --batch-size, --budget and --model-vote need --auto-label or --accuracy-target"
             )
         return {}
     return {"auto_label": True, **{key: value for key, value in given.items() if value is not None}}
@@ -247,7 +260,7 @@ def list_command(ctx: typer.Context) -> None:
 
 @app.command("show")
 def show_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Job name.")]) -> None:
-    """Progress and per-annotator counts and pace of one job.
+    """Progress, estimated accuracy, answers spent and projected, and each annotator's count and pace.
 
     Example: groundswell job show launch-sentiment
     """
@@ -257,6 +270,22 @@ def show_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="J
         console.print(
             f"[bold]{job.name}[/] ({job.state.value}): {p.done:,}/{p.items:,} tweets done, {p.in_progress:,} in "
             f"progress, {p.open:,} open; {p.judgments:,} of {p.judgments_wanted:,} answers"
+        )
+        q = jobs.job_quality(session, job)
+        target = f" (target {q.target:.1%})" if q.target is not None else ""
+        if q.estimate is not None:
+            e = q.estimate
+            console.print(
+                f"Estimated accuracy {e.accuracy:.1%}, 95 % interval {e.low:.1%}–{e.high:.1%}{target}, over "
+                f"{q.labeled:,} labels ({q.machine_labeled:,} by the model); {q.basis}.",
+                highlight=False,
+            )
+        else:
+            console.print(f"Estimated accuracy: {q.basis}{target}.", highlight=False)
+        console.print(
+            f"Human answers: {q.answers_spent:,} spent, about {q.answers_projected:,} projected to finish "
+            f"({q.answers_projected / max(q.items, 1):.2f} per tweet).",
+            highlight=False,
         )
         table = Table("annotator", "answers", "median s/tweet", "tweets/hour")
         for a in jobs.annotator_stats(session, job):

@@ -10,6 +10,8 @@ Pure numpy/scipy/pandas, crowd-kit style: one class per method, ``fit`` / ``fit_
 * :class:`DawidSkene`: a confusion matrix per worker; default smoothing is Ground Truth's modified
   Dawid–Skene (MDS).
 * :class:`OneCoinDawidSkene`: one accuracy per worker; needs fewer judgments per worker.
+* :class:`PriorDawidSkene`: a confusion matrix per worker shrunk toward the crowd's, with a prior per task
+  (the auto-label model's vote) whose temperature it fits: the posterior of jobs with a model in the loop.
 * :mod:`.agreement`: Krippendorff's alpha, Fleiss' kappa, percent agreement, per label and per worker pair.
 * :mod:`.calibration`: :func:`expected_calibration_error` and the evidence discount that makes
   Dawid–Skene confidences honest.
@@ -61,6 +63,7 @@ from groundswell.consolidate.calibration import expected_calibration_error, reli
 from groundswell.consolidate.dawid_skene import DawidSkene, OneCoinDawidSkene
 from groundswell.consolidate.io import parse_label_list, read_answers_csv, write_labels_csv
 from groundswell.consolidate.majority_vote import MajorityVote, WeightedMajorityVote
+from groundswell.consolidate.prior_dawid_skene import PriorDawidSkene, expected_confusion, vote_prior
 from groundswell.consolidate.simulate import SimulatedCrowd, simulate_crowd
 
 __all__ = [
@@ -73,6 +76,7 @@ __all__ = [
     "MajorityVote",
     "Method",
     "OneCoinDawidSkene",
+    "PriorDawidSkene",
     "RandomState",
     "SimulatedCrowd",
     "WeightedMajorityVote",
@@ -82,6 +86,7 @@ __all__ = [
     "choose_method",
     "consolidate",
     "expected_calibration_error",
+    "expected_confusion",
     "fleiss_kappa",
     "krippendorff_alpha",
     "labels_table",
@@ -93,5 +98,6 @@ __all__ = [
     "read_answers_csv",
     "reliability_table",
     "simulate_crowd",
+    "vote_prior",
     "write_labels_csv",
 ]

@@ -17,12 +17,14 @@ from groundswell.jobs.access import (
 from groundswell.jobs.labels import parse_label_config, parse_labels
 from groundswell.jobs.lifecycle import JobSpec, change_state, create_job, get_job, job_labels, list_jobs
 from groundswell.jobs.progress import AnnotatorStats, JobProgress, annotator_stats, job_progress
+from groundswell.jobs.quality import JobQuality, job_quality
 from groundswell.jobs.routing import NoTask, SubmitResult, Task, next_task, submit_answer
 from groundswell.jobs.take_back import decline_task, undo_last_answer
 
 __all__ = [
     "AnnotatorStats",
     "JobProgress",
+    "JobQuality",
     "JobSpec",
     "NoTask",
     "SubmitResult",
@@ -38,6 +40,7 @@ __all__ = [
     "get_job",
     "job_labels",
     "job_progress",
+    "job_quality",
     "list_jobs",
     "may_work_on",
     "next_task",

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from groundswell.consolidate import fleiss_kappa, krippendorff_alpha, per_label_agreement, percent_agreement
-from groundswell.jobs.consolidation import judgments_frame
+from groundswell.jobs.answers import judgments_frame
 from groundswell.jobs.job_settings import consolidation_settings
 from groundswell.jobs.lifecycle import job_labels
 from groundswell.store.tables import ConsolidatedLabel, Job, Worker, WorkerSkill

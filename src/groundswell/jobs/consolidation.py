@@ -33,25 +33,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, exists, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from groundswell.consolidate import AutoAggregator, BaseAggregator, make_aggregator
-from groundswell.domain import WorkState
+from groundswell.jobs.answers import effective_judgments_query, gold_labels, judgments_frame
 from groundswell.jobs.job_settings import consolidation_settings
 from groundswell.jobs.lifecycle import JobRef, job_labels
-from groundswell.jobs.redundancy import POSTERIOR_METHOD, posterior_consolidation, posterior_rule
-from groundswell.jobs.routing import effective_judgments_query
+from groundswell.jobs.posterior import POSTERIOR_METHOD, fit_job_posterior, posterior_rule
 from groundswell.jobs.routing_sql import DELETE_VOTE, UPSERT_VOTE, ItemCounts, JobRow
 from groundswell.store.driver import Driver, Sql
+from groundswell.store.queue import enqueue
 from groundswell.store.tables import (
     ConsolidatedLabel,
-    Item,
     Job,
     JobItem,
     Judgment,
-    Work,
     WorkerSkill,
     utcnow,
 )
@@ -63,7 +61,6 @@ __all__ = [
     "after_answer",
     "consolidate_job",
     "incremental_update",
-    "judgments_frame",
     "needs_more_judgments",
     "request_consolidation",
 ]
@@ -115,29 +112,6 @@ class ConsolidationReport:
 
 
 # --- reading judgments ----------------------------------------------------------------------------------------
-
-
-def judgments_frame(session: Session, job: Job) -> pd.DataFrame:
-    """Every worker's current answer in the job as a ``task, worker, label`` table (gold items included).
-
-    ``task`` is the item id and ``worker`` the worker id. Only three columns are read, so a million
-    judgments load in seconds.
-    """
-    query = effective_judgments_query(job.id).with_only_columns(Judgment.item_id, Judgment.worker_id, Judgment.label)
-    rows = session.execute(query.execution_options(yield_per=50_000)).all()
-    frame = pd.DataFrame(rows, columns=["task", "worker", "label"])
-    return frame.astype({"task": np.int64, "worker": np.int64, "label": object})
-
-
-def _gold(session: Session, job: Job, labels: Sequence[str]) -> tuple[set[int], pd.Series[Any]]:
-    """All gold item ids of the job, and the gold labels usable as known answers (in the job's labels)."""
-    rows = session.execute(
-        select(JobItem.item_id, Item.gold_label)
-        .join(Item, Item.id == JobItem.item_id)
-        .where(JobItem.job_id == job.id, JobItem.is_gold)
-    ).all()
-    known = {item_id: label for item_id, label in rows if label in labels}
-    return {item_id for item_id, _ in rows}, pd.Series(known, dtype=object)
 
 
 # --- the per-submit path --------------------------------------------------------------------------------------
@@ -211,12 +185,12 @@ def needs_more_judgments(job: JobRow, row: ItemCounts, estimate: ItemEstimate | 
     One more judgment is wanted when the job has dynamic redundancy on, the item is not gold, it has at
     least the job's minimum (``workers_per_item``), it is still below the maximum, and its confidence is
     under the threshold (or it has no label at all). The confidence is the majority vote's share under
-    ``redundancy_rule = "vote"``. Under ``"posterior"`` (worker skills, and the model as one more voter)
+    ``redundancy_rule = "vote"``. Under ``"posterior"`` and ``"target"`` (worker skills, the model's vote)
     nothing is decided here: the background runner's review (:mod:`groundswell.jobs.redundancy`) reopens
     unsure items, since the rule needs every answer's worker and skill.
     """
     settings = consolidation_settings(job.settings)
-    if not settings.dynamic_redundancy or row.is_gold or settings.rule == "posterior":
+    if not settings.dynamic_redundancy or row.is_gold or settings.rule != "vote":
         return False
     if row.judgments_accepted < job.workers_per_item or row.judgments_wanted >= job.max_workers_per_item:
         return False
@@ -244,17 +218,8 @@ def after_answer(
 
 
 def request_consolidation(session: Session, job: JobRef) -> None:
-    """Queue a full consolidation of the job for the background runner, unless one is already waiting.
-
-    Writes the ``work`` row directly (the runner layer sits above jobs and may not be imported here); the
-    row's shape (kind ``"consolidate"``, the job id) is the contract with ``groundswell.runner``.
-    """
-    waiting = session.scalar(
-        select(exists().where(Work.kind == CONSOLIDATE_WORK, Work.job_id == job.id, Work.state == WorkState.QUEUED))
-    )
-    if not waiting:
-        session.add(Work(kind=CONSOLIDATE_WORK, job_id=job.id, payload={}, state=WorkState.QUEUED))
-        session.flush()
+    """Queue a full consolidation of the job for the background runner, unless one is already waiting."""
+    enqueue(session, CONSOLIDATE_WORK, job_id=job.id)
 
 
 # --- the full model -------------------------------------------------------------------------------------------
@@ -275,8 +240,8 @@ def consolidate_job(
         session: An open transaction; nothing is committed here.
         job: The job.
         method: Overrides ``Job.settings["consolidation_method"]`` (``auto``, ``mv``, ``wmv``, ``ds``, ``ods``).
-            Without it, a job under dynamic redundancy's ``posterior`` rule takes its labels from that
-            posterior (``jobs.redundancy``: worker skills and the model's vote; method ``"posterior"``).
+            Without it, a job under dynamic redundancy's ``posterior`` or ``target`` rule takes its labels from
+            the job's posterior (``jobs.posterior``: worker skills and the model's vote; method ``"posterior"``).
         random_state: Seed for tie-breaking.
 
     Returns:
@@ -287,7 +252,7 @@ def consolidate_job(
     by_posterior = method is None and posterior_rule(job)
     method = method or consolidation_settings(job.settings).method
     labels = job_labels(session, job)
-    gold_items, gold = _gold(session, job, labels)
+    gold_items, gold = gold_labels(session, job, labels)
     frame = judgments_frame(session, job)
     judged = effective_judgments_query(job.id).with_only_columns(Judgment.item_id).distinct()
     # Labels of items nobody answers any more, and of gold items, go; machine labels stay.
@@ -310,21 +275,22 @@ def consolidate_job(
         session.execute(delete(WorkerSkill).where(WorkerSkill.job_id == job.id))
         return ConsolidationReport(job.name, method, "no judgments yet", 0, 0, 0, len(gold_items), snapshot, 0.0)
     if by_posterior:
-        post = posterior_consolidation(session, job)
-        chosen, reason, fitted, skills = POSTERIOR_METHOD, "posterior rule (job setting)", post.model, post.skills
-        tasks, winners, confidence, counts = post.items, post.labels, post.confidence, post.answers
+        posterior = fit_job_posterior(session, job, answers=frame, random_state=random_state)
+        assert posterior is not None  # the frame has answers
+        model: BaseAggregator = posterior.model
+        chosen, reason, fitted = POSTERIOR_METHOD, "posterior rule (job setting)", model
     else:
         model = make_aggregator(method, labels=labels, random_state=random_state)
         model.fit(frame, gold.loc[gold.index.isin(frame["task"])] if len(gold) else None)
         chosen, reason, fitted = _fitted_method(model, method)
-        skills = model.skills_
-        keep = ~model.labels_.index.isin(list(gold_items))
-        tasks = model.labels_.index[keep].to_numpy()
-        winners = model.labels_[keep].to_numpy()
-        confidence = model.confidence_[keep].to_numpy(dtype=np.float64)
-        counts = frame.groupby("task").size().reindex(tasks).to_numpy()
-        if chosen in _VOTE_METHODS:
-            confidence = np.where(counts == 1, 0.0, confidence)
+    skills = model.skills_
+    keep = ~model.labels_.index.isin(list(gold_items))
+    tasks = model.labels_.index[keep].to_numpy()
+    winners = model.labels_[keep].to_numpy()
+    confidence = model.confidence_[keep].to_numpy(dtype=np.float64)
+    counts = frame.groupby("task").size().reindex(tasks).to_numpy()
+    if not by_posterior and chosen in _VOTE_METHODS:
+        confidence = np.where(counts == 1, 0.0, confidence)
     index = {label: position for position, label in enumerate(labels)}
     rows = [
         {

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from groundswell.jobs.routing import effective_judgments_query
+from groundswell.jobs.answers import effective_judgments_query
 from groundswell.store.tables import Item, Job, Judgment, Worker
 
 __all__ = ["iso_z", "worker_response_lines", "worker_responses", "write_worker_responses_jsonl"]

@@ -9,10 +9,12 @@
   more judgment, up to ``max_workers_per_item``.
 * ``"redundancy_threshold"``: the confidence at which an item stops asking for more (default 0.7 under the
   ``"vote"`` rule, 0.64 under ``"posterior"``).
-* ``"redundancy_rule"``: which confidence that is. ``"vote"`` (default): the per-submit majority vote's
-  share. ``"posterior"``: the probability of the leading label given the answers, each weighed by its
-  worker's confusion matrix from the job's latest Dawid–Skene fit, with the auto-label model's vote as the
-  prior when the job stores one (``model_vote``); see ``groundswell.jobs.redundancy``.
+* ``"redundancy_rule"``: how the job decides. ``"vote"`` (default): the per-submit majority vote's share
+  against the threshold. ``"posterior"``: the probability of the leading label given the answers, each
+  weighed by its worker's confusion matrix from the job's posterior fit, with the auto-label model's vote as
+  the prior when the job stores one (``model_vote``), against the threshold. ``"target"``: no per-tweet
+  threshold; the job asks for more answers, where they gain most, until its estimated accuracy meets
+  ``accuracy_target`` (what ``--accuracy-target`` sets); see ``groundswell.jobs.redundancy``.
 
 It is a module of its own, with no database code, so that job creation (``lifecycle``) can validate the
 keys without importing the consolidation use cases, which import ``lifecycle`` themselves.
@@ -43,7 +45,7 @@ DEFAULT_REDUNDANCY_THRESHOLD = 0.7
 #: ``bench/economics.py`` on all 45,615 TweetEval train tweets (1 answer, up to 5): 1.45 judgments per tweet
 #: at accuracy 0.851, against 3 and 0.831 for three votes each.
 DEFAULT_POSTERIOR_THRESHOLD = 0.64
-REDUNDANCY_RULES: tuple[str, ...] = ("vote", "posterior")
+REDUNDANCY_RULES: tuple[str, ...] = ("vote", "posterior", "target")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ States: draft → running ⇄ paused → completed | stopped. A job completes by
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from groundswell.active import AutoLabelSettings
 from groundswell.domain import JobState
 from groundswell.errors import ConflictError, InvalidInputError, NotFoundError
+from groundswell.jobs.job_defaults import resolve_job_request
 from groundswell.jobs.job_settings import consolidation_settings, validate_consolidation_settings
 from groundswell.jobs.labels import validate_labels
 from groundswell.store.queries import get_dataset
@@ -48,13 +49,18 @@ TRANSITIONS: dict[str, tuple[set[JobState], JobState]] = {
 
 @dataclass(frozen=True)
 class JobSpec:
-    """What `groundswell job create` and `POST /api/v1/jobs` accept; limits follow Ground Truth's."""
+    """What `groundswell job create` and `POST /api/v1/jobs` accept; limits follow Ground Truth's.
+
+    ``workers_per_item`` left ``None`` and the settings a request leaves out follow from ``accuracy_target``
+    and ``preset`` (:mod:`groundswell.jobs.job_defaults`); :meth:`resolved` fills them in, and
+    :func:`create_job` stores the resolved spec.
+    """
 
     name: str
     dataset: str
     labels: list[str]
     instructions_md: str = ""
-    workers_per_item: int = 3
+    workers_per_item: int | None = None
     max_workers_per_item: int | None = None
     task_time_limit_s: int = 300
     task_availability_s: int = 30 * 24 * 3600
@@ -62,17 +68,33 @@ class JobSpec:
     label_attribute_name: str | None = None
     teams: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    accuracy_target: float | None = None
+    preset: str | None = None
+
+    def resolved(self) -> JobSpec:
+        """This spec with the defaults its request implies (``workers_per_item`` and ``settings`` complete)."""
+        per_item, settings = resolve_job_request(
+            self.workers_per_item, self.settings, accuracy_target=self.accuracy_target, preset=self.preset
+        )
+        return replace(self, workers_per_item=per_item, settings=settings, accuracy_target=None, preset=None)
 
     def max_answers(self) -> int:
         """The job's ``max_workers_per_item``: as given; else, under dynamic redundancy,
         :data:`DEFAULT_DYNAMIC_MAX_WORKERS` (at least two above the minimum, at most 9); else the minimum."""
-        if self.max_workers_per_item is not None:
-            return self.max_workers_per_item
-        if consolidation_settings(self.settings).dynamic_redundancy:
-            return min(9, max(DEFAULT_DYNAMIC_MAX_WORKERS, self.workers_per_item + 2))
-        return self.workers_per_item
+        spec = self.resolved()
+        assert spec.workers_per_item is not None
+        if spec.max_workers_per_item is not None:
+            return spec.max_workers_per_item
+        if consolidation_settings(spec.settings).dynamic_redundancy:
+            return min(9, max(DEFAULT_DYNAMIC_MAX_WORKERS, spec.workers_per_item + 2))
+        return spec.workers_per_item
 
     def validate(self) -> None:
+        """Refuse a request that cannot work, naming the flag; checks the resolved spec."""
+        if self.accuracy_target is not None or self.preset is not None or self.workers_per_item is None:
+            self.resolved().validate()
+            return
+        assert self.workers_per_item is not None  # resolved above
         if not 1 <= len(self.name) <= 63 or not _NAME.match(self.name):
             raise InvalidInputError(
                 f"job name {self.name!r}: use 1–63 letters, digits and hyphens, starting and ending with a letter "
@@ -101,7 +123,9 @@ class JobSpec:
 
 def create_job(session: Session, spec: JobSpec) -> Job:
     """A draft job with one routing row per dataset item (inserted in one statement, however many items)."""
+    spec = spec.resolved()
     spec.validate()
+    assert spec.workers_per_item is not None
     if session.scalar(select(Job.id).where(Job.name_key == spec.name.lower())) is not None:
         raise ConflictError(f"a job named {spec.name!r} already exists (job names ignore case)")
     dataset = get_dataset(session, spec.dataset)

@@ -11,7 +11,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from groundswell.domain import LeaseState
-from groundswell.jobs.routing import effective_judgments_query
+from groundswell.jobs.answers import effective_judgments_query
 from groundswell.store.tables import Job, JobItem, Judgment, TaskLease, Worker, utcnow
 
 __all__ = ["AnnotatorStats", "JobProgress", "annotator_stats", "job_progress"]

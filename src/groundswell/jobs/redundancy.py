@@ -1,39 +1,27 @@
-"""Dynamic redundancy's ``posterior`` rule: ask one more person only where the label is still unsure, weighing
-each answer by its worker's skill and counting the auto-label model as one more voter.
+"""Dynamic redundancy's runner-side rules: ask one more person only where it pays.
 
-Under ``redundancy_rule = "posterior"`` an item is done once it has the job's minimum of answers
-(``workers_per_item``, typically 1). The background runner then reviews the answered items
-(:func:`review_redundancy`, work kind :data:`REVIEW_WORK`) and reopens, one more answer at a time up to
-``max_workers_per_item``, every item whose confidence is below ``redundancy_threshold``. The confidence is the
-largest class probability of (:func:`groundswell.active.posterior`)
+Under ``redundancy_rule = "posterior"`` or ``"target"`` an item is done once it has the job's minimum of
+answers (``workers_per_item``, typically 1). The background runner then reviews the answered items
+(:func:`review_redundancy`, work kind :data:`REVIEW_WORK`) from one fit of the job's posterior
+(:mod:`groundswell.jobs.posterior`: Dawid–Skene with the model's vote as each tweet's prior, every parameter
+estimated from the job's answers) and reopens some of them for one more answer, up to
+``max_workers_per_item``:
 
-    prior(model vote) · Π_answers confusion_worker[:, answer]
+* ``"target"`` (what ``--accuracy-target`` sets): a **job-level** rule. The job's estimated accuracy is the
+  mean probability that each label is right (posterior for human labels, calibrated confidence for machine
+  labels); while it is below the target, the items with the highest expected gain per answer are reopened
+  until their gains cover the shortfall (:mod:`groundswell.active.target`). Easy tweets are never asked again
+  just because they sit under a per-tweet threshold, and the job stops asking once the target is met.
+* ``"posterior"``: a per-tweet threshold, ``redundancy_threshold``, on the posterior's top probability.
 
-* the **prior** is the model's calibrated distribution over the labels (``job_items.model_proba``, or its
-  top class and probability, ``model_label``/``model_confidence``, with the rest spread evenly), stored by
-  the last automated-labeling round before anyone started the item (``model_vote``: a model that had not
-  seen the item's label; uniform without one, and for validation items, which stay the people's alone);
-  no class is given more than 0.99;
-* the **confusion matrices** come from Dawid–Skene's EM run with those priors
-  (:func:`groundswell.active.fit_posteriors`): the model's vote takes part on every item it voted on, so a
-  worker's skill is measured even on items only they answered, and gold items (their prior is the gold
-  label) measure their workers; each matrix carries :data:`SKILL_STRENGTH` pseudo-answers per true class of
-  a symmetric matrix of :data:`DEFAULT_WORKER_ACCURACY`. No gold is needed.
-
-The same posterior gives the job's final labels (``jobs.consolidation.consolidate_job`` under this rule):
-an item settled by one person agreeing with the model keeps the model's support in its label.
-
-So with a threshold of 0.7, an average worker agreeing with a model that is 70 % sure settles a tweet, one
-worker alone rarely does, and a disagreement asks for more.
-
-Why in the runner rather than on every submit: the rule needs every answer's worker and their skill, which
-the per-submit path does not read (it stays a few-row update). A reopened item is "started", so routing
-serves it before fresh ones; a job that completed in the meantime runs again.
+Both respect the job's ``budget`` of human answers. Why in the runner rather than on every submit: the rules
+need every answer's worker and skill, which the per-submit path does not read (it stays a few-row update).
+A reopened item is "started", so routing serves it before fresh ones; a job that completed in the meantime
+runs again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,193 +29,123 @@ import pandas as pd
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
-from groundswell.active import fit_posteriors, model_prior
-from groundswell.active.base import FloatArray
-from groundswell.active.voting import MAX_PRIOR
+from groundswell.active import AutoLabelSettings, choose_reopen, estimate_accuracy, expected_gain
 from groundswell.domain import JobState, WorkState
+from groundswell.jobs.autolabel import human_judgment_count
 from groundswell.jobs.job_settings import consolidation_settings
-from groundswell.jobs.lifecycle import job_labels
-from groundswell.store.tables import Item, Job, JobItem, Judgment, Work, utcnow
+from groundswell.jobs.posterior import JobPosterior, fit_job_posterior, posterior_rule
+from groundswell.store.queue import enqueue, is_pending
+from groundswell.store.tables import ConsolidatedLabel, Job, JobItem, Judgment, Work, utcnow
 
 __all__ = [
-    "DEFAULT_WORKER_ACCURACY",
-    "POSTERIOR_METHOD",
     "REVIEW_WORK",
-    "SKILL_STRENGTH",
-    "PosteriorLabels",
-    "item_posteriors",
-    "posterior_consolidation",
-    "posterior_rule",
+    "machine_label_confidences",
     "review_redundancy",
     "schedule_redundancy_reviews",
+    "unsure_items",
 ]
 
 #: ``work.kind`` of a review; ``groundswell.runner`` runs it with :func:`review_redundancy`.
 REVIEW_WORK = "redundancy_review"
-#: ``consolidated_labels.method`` of labels taken from the posterior.
-POSTERIOR_METHOD = "posterior"
-#: Accuracy assumed for a worker the fit knows little about (a typical crowd worker on 3 classes).
-DEFAULT_WORKER_ACCURACY = 0.7
-#: Pseudo-answers of the default mixed into a fitted confusion matrix.
-SKILL_STRENGTH = 10.0
 _CHUNK = 5000
 
 
-def _answers(session: Session, job: Job) -> pd.DataFrame:
-    """Each worker's current answer per item (latest revision, withdrawals dropped): task, worker, label."""
+def _routing_state(session: Session, job: Job, items: pd.Index) -> pd.DataFrame:
+    """The routing counters of ``items``: wanted, accepted, active leases, done."""
     rows = session.execute(
-        select(Judgment.item_id, Judgment.worker_id, Judgment.revision, Judgment.label).where(Judgment.job_id == job.id)
+        select(
+            JobItem.item_id,
+            JobItem.judgments_wanted,
+            JobItem.judgments_accepted,
+            JobItem.leases_active,
+            JobItem.is_done,
+        ).where(JobItem.job_id == job.id, JobItem.judgments_accepted > 0, JobItem.is_gold.is_(False))
     ).all()
-    frame = pd.DataFrame(rows, columns=["task", "worker", "revision", "label"])
-    if frame.empty:
-        return frame.drop(columns="revision")
-    frame = frame.sort_values(["task", "worker", "revision"]).drop_duplicates(["task", "worker"], keep="last")
-    return frame[frame["label"].notna()].drop(columns="revision").reset_index(drop=True)
+    frame = pd.DataFrame(rows, columns=["item", "wanted", "accepted", "leases", "done"]).set_index("item")
+    return frame.reindex(items)
 
 
-def _posteriors(
-    items: pd.DataFrame, frame: pd.DataFrame, labels: list[str], gold: dict[int, int]
-) -> tuple[FloatArray, pd.Series[Any], FloatArray]:
-    """Posterior per row of ``items``, and per worker id its row in the confusion matrices (module docstring)."""
-    k = len(labels)
-    priors = np.empty((len(items), k))
-    for i, (item, label, conf, proba) in enumerate(
-        zip(items.index, items["model_label"], items["model_confidence"], items["model_proba"], strict=True)
-    ):
-        if item in gold:  # a gold item's label is known: it measures its workers and is never reopened
-            priors[i] = np.full(k, 1e-6)
-            priors[i, gold[item]] = 1.0
-        elif isinstance(proba, list) and len(proba) == k:  # the model's whole distribution, capped like a vote
-            priors[i] = np.clip(np.asarray(proba, dtype=np.float64), 1e-4, MAX_PRIOR)
-        else:
-            priors[i] = model_prior(None if pd.isna(label) else int(label), None if pd.isna(conf) else conf, k)
-    priors /= priors.sum(axis=1, keepdims=True)
-    workers = pd.Series(np.arange(frame["worker"].nunique()), index=np.sort(frame["worker"].unique()))
-    position = pd.Series(np.arange(len(items)), index=items.index)
-    post, confusions = fit_posteriors(
-        position.loc[frame["task"]].to_numpy(),
-        workers.loc[frame["worker"]].to_numpy(),
-        frame["label"].map({label: j for j, label in enumerate(labels)}).to_numpy(dtype=np.intp),
-        priors,
-        len(workers),
-        default_accuracy=DEFAULT_WORKER_ACCURACY,
-        strength=SKILL_STRENGTH,
-    )
-    return post, workers, confusions
+def machine_label_confidences(session: Session, job: Job) -> np.ndarray[Any, Any]:
+    """The calibrated confidence of each of the job's machine labels: how likely each is right."""
+    values = session.scalars(
+        select(ConsolidatedLabel.confidence).where(
+            ConsolidatedLabel.job_id == job.id, ConsolidatedLabel.human_annotated.is_(False)
+        )
+    ).all()
+    return np.asarray([float(v) for v in values if v is not None], dtype=np.float64)
 
 
-def item_posteriors(session: Session, job: Job, *, with_workers: bool = False) -> tuple[pd.DataFrame, list[str]]:
-    """The posterior of every answered, non-gold item: a frame indexed by item id with one column per label
-    plus ``answers`` (human answers) and the routing counters; and the job's labels. With ``with_workers``,
-    ``frame.attrs`` also holds ``"workers"`` (worker id → position) and ``"confusions"`` (their matrices)."""
-    labels = job_labels(session, job)
-    items = pd.DataFrame(
-        session.execute(
-            select(
-                JobItem.item_id,
-                JobItem.judgments_wanted,
-                JobItem.judgments_accepted,
-                JobItem.leases_active,
-                JobItem.is_done,
-                JobItem.model_label,
-                JobItem.model_confidence,
-                JobItem.model_proba,
-                JobItem.is_gold,
-                Item.gold_label,
-            )
-            .join(Item, Item.id == JobItem.item_id)
-            .where(JobItem.job_id == job.id, JobItem.judgments_accepted > 0)
-        ).all(),
-        columns=[
-            "item",
-            "wanted",
-            "accepted",
-            "leases",
-            "done",
-            "model_label",
-            "model_confidence",
-            "model_proba",
-            "gold",
-            "label",
-        ],
-    ).set_index("item")
-    gold = {int(i): labels.index(g) for i, g in items.loc[items["gold"], "label"].items() if g in labels}
-    frame = _answers(session, job)
-    frame = frame[frame["task"].isin(items.index) & frame["label"].isin(labels)]
-    items = items[items.index.isin(frame["task"])]
-    if frame.empty:
-        post, workers, confusions = np.empty((0, len(labels))), pd.Series(dtype=np.int64), np.empty(0)
-    else:
-        post, workers, confusions = _posteriors(items, frame, labels, gold)
-    result = pd.DataFrame(post, index=items.index, columns=labels)
-    result["answers"] = frame.groupby("task").size().reindex(items.index).to_numpy()
-    result = result.join(items[["wanted", "accepted", "leases", "done"]])
-    result = result[~items["gold"].to_numpy(dtype=bool)]
-    if with_workers:
-        result.attrs["workers"], result.attrs["confusions"] = workers, confusions
-    return result, labels
+def _eligible(state: pd.DataFrame, job: Job) -> Any:
+    """Items that may get one more answer: all their wanted answers in, nobody holding them, below the cap."""
+    return (
+        state["done"].fillna(False).astype(bool)
+        & (state["leases"] == 0)
+        & (state["accepted"] == state["wanted"])
+        & (state["accepted"] >= job.workers_per_item)
+        & (state["wanted"] < job.max_workers_per_item)
+    ).to_numpy()
 
 
-@dataclass(frozen=True)
-class PosteriorLabels:
-    """The posterior rule's labels (a job's final labels under it) and the worker skills behind them."""
-
-    items: Any
-    labels: Any
-    confidence: Any
-    answers: Any
-    model: Any  #: has ``confusions_`` like a Dawid–Skene aggregator, for the worker-skill table
-    skills: pd.Series[float]
-
-
-def posterior_rule(job: Job) -> bool:
-    """Whether the job runs dynamic redundancy under the ``posterior`` rule."""
+def unsure_items(session: Session, job: Job, fit: JobPosterior) -> tuple[np.ndarray[Any, Any], dict[str, Any]]:
+    """The item ids the job's rule reopens now, and the figures behind the decision."""
     settings = consolidation_settings(job.settings)
-    return settings.dynamic_redundancy and settings.rule == "posterior"
-
-
-def posterior_consolidation(session: Session, job: Job) -> PosteriorLabels:
-    """Every answered non-gold item's most probable label under the posterior, its probability and answer count;
-    each worker's confusion matrix and accuracy (under the posterior's class shares)."""
-    post, labels = item_posteriors(session, job, with_workers=True)
-    probs = post[labels].to_numpy(dtype=np.float64)
-    workers: pd.Series[Any] = post.attrs["workers"]
-    confusions = np.asarray(post.attrs["confusions"], dtype=np.float64).reshape(len(workers), len(labels), len(labels))
-    shares = probs.mean(axis=0) if len(probs) else np.full(len(labels), 1.0 / len(labels))
-    index = pd.MultiIndex.from_product([workers.index, labels], names=["worker", "true_label"])
-
-    class _Fitted:
-        confusions_ = pd.DataFrame(confusions.reshape(-1, len(labels)), index=index, columns=labels)
-
-    skills = pd.Series(np.einsum("t,wtt->w", shares, confusions), index=workers.index, dtype=np.float64)
-    return PosteriorLabels(
-        items=post.index.to_numpy(),
-        labels=np.asarray(labels, dtype=object)[probs.argmax(axis=1)] if len(probs) else np.empty(0, dtype=object),
-        confidence=probs.max(axis=1) if len(probs) else np.empty(0),
-        answers=post["answers"].to_numpy(),
-        model=_Fitted(),
-        skills=skills,
+    probas = fit.model.probas_
+    confidence = probas.max(axis=1).to_numpy(dtype=np.float64)
+    state = _routing_state(session, job, probas.index)
+    eligible = _eligible(state, job)
+    machine = machine_label_confidences(session, job)
+    gold = fit.model.gold_probas_
+    gold_conf = gold.max(axis=1).to_numpy(dtype=np.float64)
+    gold_hits = (gold.idxmax(axis=1).to_numpy() == fit.gold.reindex(gold.index).to_numpy()).astype(np.float64)
+    estimate = estimate_accuracy(
+        np.concatenate([confidence, machine]),
+        gold_hits=gold_hits if len(gold) else None,
+        gold_confidence=gold_conf if len(gold) else None,
     )
+    figures: dict[str, Any] = {
+        "estimate": None if estimate is None else estimate.as_dict(),
+        "gold_calibration": {
+            "items": len(gold),
+            "right": float(gold_hits.sum()),
+            "confidence": float(gold_conf.sum()),
+        },
+        "prior_temperature": fit.model.temperature_,
+        "shrinkage_strength": fit.model.strength_,
+    }
+    if settings.rule == "target":
+        target = AutoLabelSettings.from_mapping(job.settings).accuracy_target
+        every = np.concatenate([confidence, machine])
+        gain = np.where(eligible, expected_gain(probas.to_numpy(dtype=np.float64), fit.next_answer_confusion()), 0.0)
+        # The gold check moves the estimate; the shortfall is measured on the corrected one.
+        correction = 0.0 if estimate is None else estimate.accuracy - float(every.mean())
+        chosen = choose_reopen(
+            np.concatenate([confidence + correction, machine + correction]),
+            np.concatenate([gain, np.zeros(len(machine))]),
+            np.concatenate([eligible, np.zeros(len(machine), dtype=bool)]),
+            target,
+        )
+        figures["target"] = target
+        figures["expected_gain"] = float(gain[chosen].sum()) if len(chosen) else 0.0
+        ids = probas.index.to_numpy()[chosen]
+    else:
+        ids = probas.index.to_numpy()[eligible & (confidence < settings.threshold)]
+    budget = AutoLabelSettings.from_mapping(job.settings).budget
+    if budget is not None:
+        ids = ids[: max(0, budget - human_judgment_count(session, job))]
+    return np.asarray(ids), figures
 
 
 def review_redundancy(session: Session, job: Job) -> dict[str, Any]:
-    """Reopen, for one more answer, every answered item still below the job's threshold (module docstring)."""
-    settings = consolidation_settings(job.settings)
+    """Reopen, for one more answer, the answered items the job's rule picks (module docstring)."""
     if not posterior_rule(job):
-        return {"job": job.name, "skipped": "the job does not use the posterior redundancy rule"}
+        return {"job": job.name, "skipped": "the job does not use the posterior or target redundancy rule"}
     if job.state not in (JobState.RUNNING, JobState.PAUSED, JobState.COMPLETED):
         return {"job": job.name, "skipped": f"job is {job.state.value}"}
     marker = int(session.scalar(select(func.max(Judgment.id)).where(Judgment.job_id == job.id)) or 0)
-    post, labels = item_posteriors(session, job)
-    confidence = post[labels].max(axis=1) if len(post) else pd.Series(dtype=float)
-    unsure = post[
-        (confidence < settings.threshold)
-        & post["done"]
-        & (post["leases"] == 0)
-        & (post["accepted"] == post["wanted"])
-        & (post["accepted"] >= job.workers_per_item)
-        & (post["wanted"] < job.max_workers_per_item)
-    ].index.to_numpy()
+    fit = fit_job_posterior(session, job)
+    if fit is None:
+        return {"job": job.name, "items_reviewed": 0, "items_reopened": 0, "last_judgment": marker}
+    unsure, figures = unsure_items(session, job, fit)
     reopened = 0
     for start in range(0, len(unsure), _CHUNK):
         part = [int(i) for i in unsure[start : start + _CHUNK]]
@@ -241,36 +159,27 @@ def review_redundancy(session: Session, job: Job) -> dict[str, Any]:
     if reopened and job.state is JobState.COMPLETED:
         job.state, job.finished_at = JobState.RUNNING, None
     session.flush()
+    confidence = fit.model.confidence_
     return {
         "job": job.name,
-        "items_reviewed": len(post),
+        "items_reviewed": len(confidence),
         "items_reopened": reopened,
         "mean_confidence": float(confidence.mean()) if len(confidence) else None,
         "last_judgment": marker,
+        **figures,
     }
 
 
 def schedule_redundancy_reviews(session: Session, *, now: Any | None = None) -> int:
-    """Queue a review for every running or completed posterior-rule job with answers since its last review."""
+    """Queue a review for every running or completed posterior- or target-rule job with answers since its
+    last review."""
     now = now or utcnow()
     queued = 0
     jobs = session.scalars(
         select(Job).where(Job.state.in_([JobState.RUNNING, JobState.COMPLETED])).order_by(Job.id)
     ).all()
     for job in jobs:
-        settings = job.settings or {}
-        if not settings.get("dynamic_redundancy") or settings.get("redundancy_rule") != "posterior":
-            continue
-        waiting = session.scalar(
-            select(
-                exists().where(
-                    Work.kind == REVIEW_WORK,
-                    Work.job_id == job.id,
-                    Work.state.in_([WorkState.QUEUED, WorkState.RUNNING]),
-                )
-            )
-        )
-        if waiting:
+        if not posterior_rule(job) or is_pending(session, REVIEW_WORK, job.id, running_too=True):
             continue
         last = session.scalar(
             select(Work.result)
@@ -281,7 +190,7 @@ def schedule_redundancy_reviews(session: Session, *, now: Any | None = None) -> 
         seen = int((last or {}).get("last_judgment", 0) or 0)
         newer = session.scalar(select(exists().where(Judgment.job_id == job.id, Judgment.id > seen)))
         if newer:
-            session.add(Work(kind=REVIEW_WORK, job_id=job.id, payload={}, state=WorkState.QUEUED, run_after=now))
+            enqueue(session, REVIEW_WORK, job_id=job.id, run_after=now)
             queued += 1
     session.flush()
     return queued

@@ -20,13 +20,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from groundswell.domain import JobState, LeaseState, WorkerKind
 from groundswell.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from groundswell.jobs import routing_sql as sql
+from groundswell.jobs.consolidation import after_answer, request_consolidation
 from groundswell.jobs.lifecycle import availability_ends, maybe_complete
 from groundswell.jobs.routing_sql import JobRow
 from groundswell.store.db import transaction
@@ -301,9 +302,6 @@ def submit_answer(
     counts.is_done = counts.judgments_accepted >= counts.judgments_wanted
     # The new answer is this worker's latest revision: after their earlier ones, in LEASE_ITEM_ANSWERS' order.
     answers = sorted([*answer_rows, (worker.id, label)], key=lambda row: row[0])
-    # Imported here: consolidation builds on this module (effective_judgments_query).
-    from groundswell.jobs.consolidation import after_answer, request_consolidation
-
     # The answer, the lease closed, the per-submit majority vote (dynamic redundancy may ask for one more
     # answer) and the counters as one statement; then whether the job has anything left, and next-task's
     # first read: one round trip.
@@ -372,8 +370,6 @@ def _submit_function(
         return None
     status, result, task = parsed
     if status == "ok-last":  # the item just done was the job's last open one
-        from groundswell.jobs.consolidation import request_consolidation
-
         job = _job(db, worker, job_id=result.job_id)
         if maybe_complete(session, job):
             request_consolidation(session, job)  # the full model at job end
@@ -430,7 +426,6 @@ def continue_after_answer(
 ) -> SubmitResult:
     """In a transaction of its own, what follows an answer stored on its own (``jobs.hot_path``): complete
     the job when it has nothing left (queueing its consolidation), then add the next task when asked."""
-    from groundswell.jobs.consolidation import request_consolidation
 
     with transaction(factory) as session:
         worker = session.get(Worker, worker_id)
@@ -469,25 +464,3 @@ def _replay(session: Session, lease_id: int, job: JobRow, worker: Worker, key: s
     if earlier.lease_id != lease_id or earlier.label is None:
         raise ConflictError("this idempotency key was already used for a different answer")
     return _result(earlier, job.name, replayed=True)
-
-
-def effective_judgments_query(job_id: int):  # type: ignore[no-untyped-def]
-    """Each worker's current answer per item: their latest revision, when it is not a withdrawal."""
-    latest = (
-        select(Judgment.item_id, Judgment.worker_id, func.max(Judgment.revision).label("revision"))
-        .where(Judgment.job_id == job_id)
-        .group_by(Judgment.item_id, Judgment.worker_id)
-        .subquery()
-    )
-    return (
-        select(Judgment)
-        .join(
-            latest,
-            and_(
-                Judgment.item_id == latest.c.item_id,
-                Judgment.worker_id == latest.c.worker_id,
-                Judgment.revision == latest.c.revision,
-            ),
-        )
-        .where(Judgment.job_id == job_id, Judgment.label.is_not(None))
-    )

@@ -21,6 +21,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from groundswell.domain import WorkState
+from groundswell.store.queue import enqueue
 from groundswell.store.tables import Work, utcnow
 
 __all__ = [
@@ -51,39 +52,6 @@ class WorkOutcome:
     state: WorkState
     result: dict[str, Any] | None = None
     error: str | None = None
-
-
-def enqueue(
-    session: Session,
-    kind: str,
-    *,
-    job_id: int | None = None,
-    payload: dict[str, Any] | None = None,
-    priority: int = 0,
-    run_after: datetime | None = None,
-    dedupe: bool = True,
-) -> Work:
-    """Add a row (or, with ``dedupe``, return the queued row of the same kind and job that already waits)."""
-    if dedupe:
-        waiting = session.scalars(
-            select(Work)
-            .where(Work.kind == kind, Work.job_id == job_id, Work.state == WorkState.QUEUED)
-            .order_by(Work.id)
-            .limit(1)
-        ).one_or_none()
-        if waiting is not None:
-            return waiting
-    work = Work(
-        kind=kind,
-        job_id=job_id,
-        payload=dict(payload or {}),
-        priority=priority,
-        state=WorkState.QUEUED,
-        run_after=run_after or utcnow(),
-    )
-    session.add(work)
-    session.flush()
-    return work
 
 
 def claim(

@@ -52,7 +52,7 @@ class SimReport:
         return asdict(self)
 
 
-def _setup(session: Session, job_name: str, pool: Pool) -> tuple[str, list[int], dict[int, str]]:
+def _setup(session: Session, job_name: str, pool: Pool) -> tuple[str, list[Worker], dict[int, str]]:
     """Start the job if needed, create the simulated workers, and read every item's gold label."""
     job = get_job(session, job_name)
     if job.state is JobState.DRAFT:
@@ -78,7 +78,7 @@ def _setup(session: Session, job_name: str, pool: Pool) -> tuple[str, list[int],
             f"{len(missing)} item(s) of job {job.name} have no gold label among the job's labels "
             f"(first: item {missing[0]}); the simulator answers from gold labels"
         )
-    return job.name, [w.id for w in workers], {k: str(v) for k, v in gold.items()}
+    return job.name, workers, {k: str(v) for k, v in gold.items()}
 
 
 def simulate_job(
@@ -102,13 +102,15 @@ def simulate_job(
     """
     rng = np.random.default_rng(random_state)
     with transaction(factory) as session:
-        name, worker_ids, gold = _setup(session, job_name, pool)
+        # The workers stay loaded after the commit (the factory does not expire on commit): routing and submit
+        # read only their id and kind, so each answer need not read its worker's row again.
+        name, workers, gold = _setup(session, job_name, pool)
         job_settings = get_job(session, name).settings
         settings = AutoLabelSettings.from_mapping(job_settings)
         redundancy = consolidation_settings(job_settings)
     limit = min(x for x in (max_judgments, settings.budget, 2**62) if x is not None)
     # Rounds, and the posterior rule's reviews, happen in the runner: drain its queue as a runner would.
-    background = settings.enabled or (redundancy.dynamic_redundancy and redundancy.rule == "posterior")
+    background = settings.enabled or (redundancy.dynamic_redundancy and redundancy.rule != "vote")
 
     def drain() -> None:
         if background:
@@ -117,7 +119,7 @@ def simulate_job(
     drain()
     weights = pool.weights()
     given = 0
-    stuck = np.zeros(len(worker_ids), dtype=bool)
+    stuck = np.zeros(len(workers), dtype=bool)
     progress_at_reset = -1
     while given < limit:
         if stuck.all():
@@ -127,10 +129,9 @@ def simulate_job(
             drain()
             stuck[:] = False
         p = np.where(stuck, 0.0, weights)
-        w = int(rng.choice(len(worker_ids), p=p / p.sum()))
+        w = int(rng.choice(len(workers), p=p / p.sum()))
+        worker = workers[w]
         with transaction(factory) as session:
-            worker = session.get(Worker, worker_ids[w])
-            assert worker is not None
             task = next_task(session, name, worker)
             if isinstance(task, Task):
                 label = pool.answer(w, gold[task.item_id], rng)

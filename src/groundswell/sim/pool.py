@@ -13,6 +13,18 @@ accuracy is drawn from a normal distribution (clipped to [1/k + 0.05, 0.99]); a 
 *neighbouring* sentiment with probability ``neighbour_share`` (negative ↔ neutral ↔ positive: people
 confuse "neutral" with a mild opinion far more often than "negative" with "positive"). Spammers answer
 uniformly at random. ``weight`` is how often a worker shows up relative to the others.
+
+A parametric pool may add a *systematic confusion*: a mistake some of the workers make the same way every
+time rather than by chance (say, sarcasm taken at face value)::
+
+    {..., "systematic": {"share": 0.33, "from": "negative", "to": "positive", "rate": 0.3}}
+
+``share`` of the workers (rounded to a whole number of workers, chosen at random with the pool's seed) answer
+``to`` for a share ``rate`` of the items whose true label is ``from``, on top of their normal errors: their
+``from`` row becomes ``(1 - rate) · normal row + rate · [to]``, so the cell (``from``, ``to``) holds
+``rate + (1 - rate) · normal cell`` and the row still sums to 1. The other workers, and every other row, are
+exactly what the same pool without ``systematic`` draws. ``share`` and ``rate`` lie in [0, 1]; ``from`` and
+``to`` are two different labels of the pool; explicit pools (``workers``) take no ``systematic`` key.
 """
 
 from __future__ import annotations
@@ -28,7 +40,16 @@ from numpy.typing import NDArray
 
 from groundswell.errors import InvalidInputError
 
-__all__ = ["SENTIMENT_ORDER", "Pool", "SimWorker", "load_pool", "parametric_pool", "parse_pool"]
+__all__ = [
+    "SENTIMENT_ORDER",
+    "Pool",
+    "SimWorker",
+    "SystematicConfusion",
+    "load_pool",
+    "parametric_pool",
+    "parse_pool",
+    "parse_systematic",
+]
 
 #: Ordinal positions used to find a label's neighbours; other labels follow in the order given.
 SENTIMENT_ORDER = {"negative": 0, "neutral": 1, "positive": 2}
@@ -60,6 +81,48 @@ class Pool:
         return np.asarray(w / w.sum(), dtype=np.float64)
 
 
+@dataclass(frozen=True)
+class SystematicConfusion:
+    """``share`` of a pool's workers answer ``target`` for a share ``rate`` of the items truly ``source``."""
+
+    share: float
+    source: str
+    target: str
+    rate: float
+
+
+_SYSTEMATIC_KEYS = ("share", "from", "to", "rate")
+
+
+def parse_systematic(value: object, labels: Sequence[str], *, source: str = "pool") -> SystematicConfusion:
+    """The ``systematic`` key of a pool document; ``InvalidInputError`` names the key that is wrong."""
+    where = f"{source}: systematic"
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"{where}: must be an object with keys {', '.join(_SYSTEMATIC_KEYS)}")
+    unknown = sorted(str(key) for key in value if key not in _SYSTEMATIC_KEYS)
+    if unknown:
+        raise InvalidInputError(f"{where}: unknown key(s) {', '.join(unknown)} (give {', '.join(_SYSTEMATIC_KEYS)})")
+    missing = [key for key in _SYSTEMATIC_KEYS if key not in value]
+    if missing:
+        raise InvalidInputError(f"{where}: missing key(s) {', '.join(missing)}")
+    numbers = {}
+    for key in ("share", "rate"):
+        number = value[key]
+        if isinstance(number, bool) or not isinstance(number, int | float) or not 0 <= number <= 1:
+            raise InvalidInputError(f"{where}.{key} must be a number in [0, 1], got {number!r}")
+        numbers[key] = float(number)
+    for key in ("from", "to"):
+        if value[key] not in labels:
+            raise InvalidInputError(
+                f"{where}.{key} must be one of the pool's labels {list(labels)}, got {value[key]!r}"
+            )
+    if value["from"] == value["to"]:
+        raise InvalidInputError(f"{where}: 'from' and 'to' must be different labels, both are {value['from']!r}")
+    return SystematicConfusion(
+        share=numbers["share"], source=str(value["from"]), target=str(value["to"]), rate=numbers["rate"]
+    )
+
+
 def _ordinal(labels: Sequence[str]) -> list[int]:
     known = [SENTIMENT_ORDER.get(label.lower()) for label in labels]
     if all(k is not None for k in known) or not any(k is not None for k in known):
@@ -76,13 +139,19 @@ def parametric_pool(
     spammer_share: float = 0.0,
     neighbour_share: float = 0.8,
     random_state: int = 0,
+    systematic: SystematicConfusion | Mapping[str, Any] | None = None,
 ) -> Pool:
-    """A pool drawn from a few numbers (module docstring)."""
+    """A pool drawn from a few numbers, optionally with a systematic confusion (module docstring)."""
     k = len(labels)
     if k < 2 or n_workers < 1:
         raise InvalidInputError("a pool needs at least 2 labels and 1 worker")
     if not 0 <= spammer_share <= 1 or not 0 <= neighbour_share <= 1 or accuracy_sd < 0:
         raise InvalidInputError("spammer_share and neighbour_share must be in [0, 1], accuracy_sd ≥ 0")
+    if isinstance(systematic, SystematicConfusion):  # checked like the pool file's key
+        as_document = {"share": systematic.share, "from": systematic.source, "to": systematic.target}
+        systematic = parse_systematic(as_document | {"rate": systematic.rate}, labels)
+    elif systematic is not None:
+        systematic = parse_systematic(systematic, labels)
     rng = np.random.default_rng(random_state)
     ordinal = np.array(_ordinal(labels))
     distance = np.abs(ordinal[:, None] - ordinal[None, :])
@@ -103,6 +172,16 @@ def parametric_pool(
             accuracy = float(np.clip(rng.normal(accuracy_mean, accuracy_sd), 1.0 / k + 0.05, 0.99))
             confusion = accuracy * np.eye(k) + (1 - accuracy) * errors
         workers.append(SimWorker(id=f"w{j + 1}", confusion=confusion))
+    if systematic is not None:
+        # A separate stream, so that the workers' own draws match the same pool without the confusion.
+        count = int(systematic.share * n_workers + 0.5)
+        chosen = np.random.default_rng([random_state, 1]).permutation(n_workers)[:count]
+        row, column = list(labels).index(systematic.source), list(labels).index(systematic.target)
+        for j in chosen:
+            confusion = workers[j].confusion.copy()
+            confusion[row] *= 1 - systematic.rate
+            confusion[row, column] += systematic.rate
+            workers[j] = SimWorker(id=workers[j].id, confusion=confusion)
     return Pool(labels=list(labels), workers=workers)
 
 
@@ -128,7 +207,13 @@ def parse_pool(document: Mapping[str, Any], *, source: str = "pool") -> Pool:
             workers.append(SimWorker(id=worker_id, confusion=matrix, weight=weight))
         if not workers:
             raise InvalidInputError(f"{source}: 'workers' is empty")
+        if "systematic" in document:
+            raise InvalidInputError(
+                f"{source}: 'systematic' applies to parametric pools ('n_workers'); write the confusion into the "
+                "workers' matrices instead"
+            )
         return Pool(labels=list(labels), workers=workers)
+    systematic = parse_systematic(document["systematic"], labels, source=source) if "systematic" in document else None
     try:
         return parametric_pool(
             labels,
@@ -138,6 +223,7 @@ def parse_pool(document: Mapping[str, Any], *, source: str = "pool") -> Pool:
             spammer_share=float(document.get("spammer_share", 0.0)),
             neighbour_share=float(document.get("neighbour_share", 0.8)),
             random_state=int(document.get("seed", 0)),
+            systematic=systematic,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInputError(

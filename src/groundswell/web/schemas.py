@@ -34,7 +34,9 @@ class JobCreate(BaseModel):
     labels: list[str] | None = None
     label_config: dict[str, Any] | None = None
     instructions_md: str = Field(default="", max_length=100_000)
-    workers_per_item: int = 3
+    workers_per_item: int | None = Field(
+        default=None, description="Answers per tweet to start with (3; with accuracy_target alone: 1)."
+    )
     max_workers_per_item: int | None = None
     task_time_limit_s: int = 300
     task_availability_s: int = 30 * 24 * 3600
@@ -42,6 +44,15 @@ class JobCreate(BaseModel):
     label_attribute_name: str | None = None
     teams: list[str] = Field(default_factory=list)
     settings: dict[str, Any] = Field(default_factory=dict)
+    accuracy_target: float | None = Field(
+        default=None,
+        description="Accuracy every final label must meet; alone, it turns on everything that meets it cheaply "
+        "(one answer to start, more where they pay, certified machine labels, active learning).",
+        examples=[0.9],
+    )
+    preset: str | None = Field(
+        default=None, description="'ground-truth': Ground Truth's behaviour (3 answers, machine labels at 95 %)."
+    )
 
 
 class JobProgressPublic(BaseModel):
@@ -60,6 +71,27 @@ class JobProgressPublic(BaseModel):
         return cls(**{**progress.__dict__, "percent_done": round(progress.percent_done, 2)})
 
 
+class AccuracyEstimatePublic(BaseModel):
+    accuracy: float
+    low: float
+    high: float
+    items: int
+    gold_items: int
+
+
+class JobQualityPublic(BaseModel):
+    """The job's estimated accuracy (95 % interval) and its cost in human answers."""
+
+    estimated_accuracy: AccuracyEstimatePublic | None
+    basis: str
+    accuracy_target: float | None
+    labeled: int
+    machine_labeled: int
+    items: int
+    answers_spent: int
+    answers_projected: int
+
+
 class JobPublic(BaseModel):
     name: str
     dataset: str
@@ -76,6 +108,7 @@ class JobPublic(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     progress: JobProgressPublic | None = None
+    quality: JobQualityPublic | None = None
 
 
 class AnnotatorStatsPublic(BaseModel):

@@ -36,6 +36,7 @@ from groundswell.web.schemas import (
     JobCreate,
     JobProgressPublic,
     JobPublic,
+    JobQualityPublic,
     JudgmentPublic,
     MeJob,
     MePublic,
@@ -68,6 +69,7 @@ def job_public(session: Session, job: Job, *, with_progress: bool = True) -> Job
         started_at=job.started_at,
         finished_at=job.finished_at,
         progress=JobProgressPublic.of(jobs.job_progress(session, job)) if with_progress else None,
+        quality=JobQualityPublic(**jobs.job_quality(session, job).as_dict()) if with_progress else None,
     )
 
 

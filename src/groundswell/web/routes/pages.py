@@ -201,6 +201,7 @@ def admin_job(request: Request, name: str, store: StoreDep, creds: CredentialsDe
             job=job,
             labels=jobs.job_labels(session, job),
             progress=jobs.job_progress(session, job),
+            quality=jobs.job_quality(session, job),
             annotators=jobs.annotator_stats(session, job),
             agreement=agreement_summary(session, job),
             skills={row.worker_id: row for row in worker_skills(session, job)},

@@ -1,0 +1,66 @@
+"""A worker's current answer: the one rule every reader of the job's answers goes through.
+
+A worker may revise an answer (a new revision) or withdraw it (a revision with no label). Their *current*
+answer to an item is their highest revision, unless that is a withdrawal. Routing's counters, the
+per-submit vote, consolidation, exports, progress and the posterior all read answers through this module
+(the per-submit vote applies the same rule in Python to one item's few rows, in ``consolidation``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from groundswell.store.tables import Item, Job, JobItem, Judgment
+
+__all__ = ["effective_judgments_query", "gold_labels", "judgments_frame"]
+
+
+def effective_judgments_query(job_id: int):  # type: ignore[no-untyped-def]
+    """Each worker's current answer per item: their latest revision, when it is not a withdrawal."""
+    latest = (
+        select(Judgment.item_id, Judgment.worker_id, func.max(Judgment.revision).label("revision"))
+        .where(Judgment.job_id == job_id)
+        .group_by(Judgment.item_id, Judgment.worker_id)
+        .subquery()
+    )
+    return (
+        select(Judgment)
+        .join(
+            latest,
+            and_(
+                Judgment.item_id == latest.c.item_id,
+                Judgment.worker_id == latest.c.worker_id,
+                Judgment.revision == latest.c.revision,
+            ),
+        )
+        .where(Judgment.job_id == job_id, Judgment.label.is_not(None))
+    )
+
+
+def judgments_frame(session: Session, job: Job) -> pd.DataFrame:
+    """Every worker's current answer in the job as a ``task, worker, label`` table (gold items included).
+
+    ``task`` is the item id and ``worker`` the worker id. Only three columns are read, so a million
+    judgments load in seconds.
+    """
+    query = effective_judgments_query(job.id).with_only_columns(Judgment.item_id, Judgment.worker_id, Judgment.label)
+    rows = session.execute(query.execution_options(yield_per=50_000)).all()
+    frame = pd.DataFrame(rows, columns=["task", "worker", "label"])
+    return frame.astype({"task": np.int64, "worker": np.int64, "label": object})
+
+
+def gold_labels(session: Session, job: Job, labels: Sequence[str]) -> tuple[set[int], pd.Series[Any]]:
+    """All gold item ids of the job, and the gold labels usable as known answers (in the job's labels)."""
+    rows = session.execute(
+        select(JobItem.item_id, Item.gold_label)
+        .join(Item, Item.id == JobItem.item_id)
+        .where(JobItem.job_id == job.id, JobItem.is_gold)
+    ).all()
+    known = {item_id: label for item_id, label in rows if label in labels}
+    return {item_id for item_id, _ in rows}, pd.Series(known, dtype=object)

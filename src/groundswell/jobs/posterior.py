@@ -1,0 +1,96 @@
+"""The job's posterior: Dawid–Skene with the auto-label model's vote as each tweet's prior.
+
+Jobs under dynamic redundancy's ``posterior`` or ``target`` rule take their final labels, their reviews and
+their accuracy estimate from one fit of :class:`groundswell.consolidate.PriorDawidSkene` on the job's
+current answers (:mod:`groundswell.jobs.answers`), with gold items as known labels and, as the prior of
+each tweet, the model's calibrated distribution stored by the last automated-labeling round before anyone
+started it (``job_items.model_proba``, or its top class and probability; a model that had not seen the
+tweet's label). Tweets without a vote get the job's class shares. Worker confusions, their shrinkage toward
+the crowd, the class shares and the model's temperature are all estimated by that fit: nothing here assumes
+a crowd.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from groundswell.consolidate import PriorDawidSkene, expected_confusion, vote_prior
+from groundswell.jobs.answers import gold_labels, judgments_frame
+from groundswell.jobs.job_settings import consolidation_settings
+from groundswell.jobs.lifecycle import job_labels
+from groundswell.store.tables import Job, JobItem
+
+__all__ = ["POSTERIOR_METHOD", "JobPosterior", "fit_job_posterior", "job_priors", "posterior_rule"]
+
+#: ``consolidated_labels.method`` of labels taken from the posterior.
+POSTERIOR_METHOD = "posterior"
+
+
+def posterior_rule(job: Job) -> bool:
+    """Whether the job's labels come from the posterior (dynamic redundancy's ``posterior`` or ``target``)."""
+    settings = consolidation_settings(job.settings)
+    return settings.dynamic_redundancy and settings.rule in ("posterior", "target")
+
+
+def job_priors(session: Session, job: Job, labels: list[str]) -> pd.DataFrame:
+    """The model's vote as a prior per item that has one: DataFrame item id × label."""
+    rows = session.execute(
+        select(JobItem.item_id, JobItem.model_label, JobItem.model_confidence, JobItem.model_proba).where(
+            JobItem.job_id == job.id, JobItem.model_label.is_not(None)
+        )
+    ).all()
+    k = len(labels)
+    ids, priors = [], []
+    for item_id, label, confidence, proba in rows:
+        if isinstance(proba, list) and len(proba) == k:
+            priors.append(np.asarray(proba, dtype=np.float64))
+        else:
+            priors.append(vote_prior(None if label is None else int(label), confidence, k))
+        ids.append(int(item_id))
+    return pd.DataFrame(np.asarray(priors).reshape(-1, k), index=pd.Index(ids, name="task"), columns=labels)
+
+
+@dataclass(frozen=True)
+class JobPosterior:
+    """One fit of the job's posterior.
+
+    Attributes:
+        model: The fitted aggregator (``probas_``, ``labels_``, ``confidence_`` over non-gold answered items,
+            ``confusions_``, ``skills_``, ``shares_``, ``temperature_``, ``gold_probas_``).
+        labels: The job's labels.
+        answers: The current answers it was fitted on (``task, worker, label``).
+        gold: Gold labels used (item id → label).
+    """
+
+    model: PriorDawidSkene
+    labels: list[str]
+    answers: pd.DataFrame
+    gold: pd.Series[Any]
+
+    def next_answer_confusion(self) -> Any:
+        """The confusion of the next answer: workers' matrices weighted by how many answers each gave."""
+        k = len(self.labels)
+        mats = self.model.confusions_.to_numpy(dtype=np.float64).reshape(-1, k, k)
+        return expected_confusion(mats, self.model.answers_per_worker_.to_numpy(dtype=np.float64))
+
+
+def fit_job_posterior(
+    session: Session, job: Job, *, answers: pd.DataFrame | None = None, random_state: int = 0
+) -> JobPosterior | None:
+    """Fit the posterior on the job's current answers (``None`` when nobody answered yet)."""
+    labels = job_labels(session, job)
+    frame = judgments_frame(session, job) if answers is None else answers
+    frame = frame[frame["label"].isin(labels)]
+    if frame.empty:
+        return None
+    _, gold = gold_labels(session, job, labels)
+    gold = gold.loc[gold.index.isin(frame["task"])]
+    model = PriorDawidSkene(labels=labels, random_state=random_state)
+    model.fit(frame, gold if len(gold) else None, priors=job_priors(session, job, labels))
+    return JobPosterior(model=model, labels=labels, answers=frame, gold=gold)

@@ -237,3 +237,35 @@ def test_the_feature_cache_keeps_two_jobs_and_tells_texts_apart(monkeypatch: pyt
     autolabel._job_features(2, ids, texts)
     assert len(autolabel._FEATURES) == 2  # the least recently used went
     assert autolabel._job_features(1, ids, texts) is not first
+
+
+def test_a_cross_fitted_round_gives_answered_tweets_the_vote_of_a_model_that_never_saw_them(
+    factory: sessionmaker[Session],
+) -> None:
+    from groundswell.jobs.autolabel import auto_label_job
+
+    _job(factory, model_vote=True, min_support=10_000)
+    simulate_job(factory, "auto", PERFECT, max_judgments=300)
+    with factory() as session:
+        job = get_job(session, "auto")
+        answered = set(
+            session.scalars(select(JobItem.item_id).where(JobItem.job_id == job.id, JobItem.judgments_accepted > 0))
+        )
+    with transaction(factory) as session:
+        result = auto_label_job(session, get_job(session, "auto"))
+    assert result["stage"] == "model" and result["certification"] == "cross-fit"
+    with factory() as session:
+        votes = dict(
+            session.execute(
+                select(JobItem.item_id, JobItem.model_proba).where(
+                    JobItem.job_id == job.id, JobItem.item_id.in_(answered), JobItem.is_done
+                )
+            ).all()
+        )
+    # Every done, answered tweet now carries a held-out vote, the seed sample (started before any model) included.
+    assert votes and all(p is not None and len(p) == 3 and abs(sum(p) - 1) < 1e-3 for p in votes.values())
+    # With perfect labels on an easy vocabulary, a held-out vote mostly agrees with the tweet's gold label.
+    with factory() as session:
+        gold = dict(session.execute(select(Item.id, Item.gold_label).where(Item.id.in_(list(votes)))).all())
+    agree = np.mean([LABELS[int(np.argmax(p))] == gold[i] for i, p in votes.items()])
+    assert agree > 0.8

@@ -86,6 +86,23 @@ def test_an_answer_with_the_next_task_is_one_statement(
         assert lease_row is not None and (lease_row.leases_active, lease_row.started) == (1, True)
 
 
+@pytest.mark.parametrize("rule", ["posterior", "target"])
+def test_an_answer_under_a_runner_side_redundancy_rule_is_one_statement(
+    pg_factory: sessionmaker[Session], statements: list[Any], rule: str
+) -> None:
+    settings = {"dynamic_redundancy": True, "redundancy_rule": rule, "auto_label": True, "accuracy_target": 0.9}
+    job = make_job(pg_factory, make_dataset(pg_factory), workers_per_item=1, max_workers_per_item=3, settings=settings)
+    (worker,) = make_workers(pg_factory, 1)
+    task = take(pg_factory, job, worker)
+    assert isinstance(task, Task)
+    statements.clear()
+
+    result = _submit_next(pg_factory, worker, task)
+
+    assert statements == [sql.SUBMIT_FUNCTION]  # migration 0006: the target rule decides nothing on a submit
+    assert isinstance(result.next, Task)
+
+
 def test_next_task_alone_is_the_job_read_and_one_statement(
     pg_factory: sessionmaker[Session], statements: list[Any]
 ) -> None:

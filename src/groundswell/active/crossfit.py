@@ -29,7 +29,7 @@ import numpy as np
 from groundswell.active.base import FloatArray, IntArray
 
 if TYPE_CHECKING:  # imported when a round runs: job creation validates settings without loading the models
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import SGDClassifier
 
     from groundswell.ml import ModelConfig
 
@@ -105,17 +105,35 @@ def out_of_fold(
     return rows if rows is not None else np.zeros((0, 0))
 
 
-def fit_classifier(features: Any, y: Any, config: ModelConfig, random_state: int) -> LogisticRegression:
-    """The round's classifier: ``groundswell.ml``'s logistic regression with the given hyperparameters."""
-    from sklearn.linear_model import LogisticRegression
+#: Passes over the training items of a round's classifier.
+ROUND_EPOCHS = 20
 
-    model = LogisticRegression(
-        C=config.c, class_weight=config.class_weight, max_iter=config.max_iter, random_state=random_state
+
+def fit_classifier(features: Any, y: Any, config: ModelConfig, random_state: int) -> SGDClassifier:
+    """The round's classifier: ``groundswell.ml``'s regularised logistic regression, fitted by stochastic gradient
+    descent.
+
+    The same objective as ``LogisticRegression(C=config.c)`` (log loss, L2 penalty ``alpha = 1 / (C · n)``,
+    balanced class weights), solved in a fixed 20 passes instead of to convergence by L-BFGS: on 10,000 TweetEval
+    tweets with their 156,000 TF-IDF features it fits in 2 s instead of 52 s with the same held-out accuracy
+    (0.671 vs 0.664) and log loss (0.736 vs 0.736), measured for issue 12 (trained on the first 10,000 train
+    tweets, scored on the next 5,000). A round fits
+    ``folds + 1`` of them, so this is what makes cross-fitting affordable on a job of 45,000 tweets.
+    """
+    from sklearn.linear_model import SGDClassifier
+
+    model = SGDClassifier(
+        loss="log_loss",
+        alpha=1.0 / (config.c * max(len(y), 1)),
+        class_weight=config.class_weight,
+        max_iter=ROUND_EPOCHS,
+        tol=None,
+        random_state=random_state,
     )
     return model.fit(features, y)
 
 
-def class_proba(model: LogisticRegression, features: Any, n_classes: int) -> FloatArray:
+def class_proba(model: SGDClassifier, features: Any, n_classes: int) -> FloatArray:
     """Probabilities with a column per label, zeros for classes the training set lacked."""
     proba = np.asarray(model.predict_proba(features), dtype=np.float64)
     full = np.zeros((proba.shape[0], n_classes))

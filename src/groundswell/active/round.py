@@ -100,6 +100,10 @@ class RoundResult:
         coverage: Share of the open items machine-labeled (``None`` without a model or open items).
         certification: ``"cross-fit"`` or ``"split"`` (``None`` without a model).
         fold: Under cross-fitting, each position's fold (stable between rounds; only labeled ones are used).
+        held_out_items: Positions of the human-labeled items with a held-out prediction.
+        held_out_proba: Their calibrated held-out probabilities (rows aligned with ``held_out_items``): under
+            cross-fitting, what a model that never saw each item's label says of it, the prior the job's
+            posterior may give an answered tweet.
     """
 
     stage: str
@@ -124,6 +128,8 @@ class RoundResult:
     coverage: float | None = None
     certification: str | None = None
     fold: IntArray | None = None
+    held_out_items: IntArray | None = None
+    held_out_proba: FloatArray | None = None
 
 
 def featurize(texts: Sequence[str], config: FeaturizerConfig | None = None) -> Any:
@@ -202,9 +208,10 @@ def auto_label_round(
         featurizer: The fitted featuriser that produced ``features``, so the round can still save its model
             as a pipeline on raw texts (``RoundResult.estimator``); ignored without ``features``.
         label_confidence: Per item, the probability that its human label is right (e.g. the consolidated
-            label's posterior); default 1.0. Held-out predictions are scored by their expected correctness
-            against it (:func:`~groundswell.active.threshold.soft_hits`), so doubtful labels cannot vouch for
-            a threshold as much as sure ones.
+            label's posterior), or the whole posterior as an ``(items, classes)`` matrix; default 1.0.
+            Held-out predictions are scored by their expected correctness against it
+            (:func:`~groundswell.active.threshold.soft_hits`), so doubtful labels cannot vouch for a
+            threshold as much as sure ones.
         model_config: Classifier hyperparameters (``C``, class weights); default ``ModelConfig()``.
         random_state: Seed of the round's randomness (tie-breaks, random strategy).
     """
@@ -308,18 +315,20 @@ def _decide(
         proba=proba,
         estimator=None if featurizer is None else _pipeline(featurizer, evidence.model),
         coverage=len(machine) / len(open_idx) if len(open_idx) else None,
+        held_out_items=checked,
+        held_out_proba=held,
         certification=settings.certification,
         fold=evidence.fold,
     )
 
 
 def _label_confidence(values: Any | None, n: int) -> FloatArray:
-    """Each item's label confidence, 1.0 where none is given; refuses values outside [0, 1]."""
+    """Each item's label confidence (or posterior row), 1.0 where none is given; refuses values outside [0, 1]."""
     if values is None:
         return np.ones(n)
     sure = np.asarray(values, dtype=np.float64)
-    if sure.shape != (n,) or not (np.isfinite(sure) & (sure >= 0) & (sure <= 1)).all():
-        raise InvalidInputError(f"label_confidence must hold {n} probabilities in [0, 1]")
+    if sure.shape[:1] != (n,) or sure.ndim > 2 or not (np.isfinite(sure) & (sure >= 0) & (sure <= 1)).all():
+        raise InvalidInputError(f"label_confidence must hold {n} probabilities (or posterior rows) in [0, 1]")
     return sure
 
 

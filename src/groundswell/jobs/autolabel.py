@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -37,6 +38,7 @@ from groundswell.active import AutoLabelSettings, auto_label_round
 from groundswell.domain import JobState, WorkState
 from groundswell.jobs.consolidation import request_consolidation
 from groundswell.jobs.lifecycle import job_labels, maybe_complete
+from groundswell.jobs.posterior import fit_job_posterior, posterior_rule
 from groundswell.store.queue import enqueue
 from groundswell.store.tables import (
     AutoLabelRound,
@@ -164,6 +166,20 @@ def _items(session: Session, job: Job, labels: list[str]) -> dict[str, Any]:
         ],
         dtype=np.float64,
     )
+    posterior = fit_job_posterior(session, job) if posterior_rule(job) and (human >= 0).any() else None
+    if posterior is not None:
+        # The whole posterior (with the model's vote as prior), so that a held-out prediction is scored by
+        # P(true = prediction) given people *and* a model like it (active.threshold.soft_hits).
+        k = len(labels)
+        rows_out = np.full((len(ids), k), 1.0 / k)
+        labeled = human >= 0
+        rows_out[labeled] = (1.0 - sure[labeled, None]) / (k - 1)
+        rows_out[labeled, human[labeled]] = sure[labeled]
+        probas = posterior.model.probas_.reindex(columns=labels)
+        where = probas.index.get_indexer(pd.Index(ids))
+        found = (where >= 0) & labeled
+        rows_out[found] = probas.to_numpy(dtype=np.float64)[where[found]]
+        return {"ids": ids, "texts": [r[1] for r in rows], "human": human, "open": is_open, "sure": rows_out}
     return {"ids": ids, "texts": [r[1] for r in rows], "human": human, "open": is_open, "sure": sure}
 
 
@@ -264,6 +280,8 @@ def auto_label_job(
     labeled = _write_machine_labels(session, job, data["ids"], result, labels, model_id)
     votes = _model_votes(result, len(data["ids"])) if settings.model_vote else None
     _write_priorities(session, job, data["ids"], data["open"], result.priority, set(labeled), votes)
+    if settings.model_vote and result.certification == "cross-fit":
+        _write_held_out_votes(session, job, data["ids"], result)
     choice = result.threshold
     session.add(
         AutoLabelRound(
@@ -374,6 +392,29 @@ def _model_votes(result: Any, n: int) -> list[tuple[int | None, float | None, li
             result.predicted, result.confidence, result.proba, result.is_validation, strict=True
         )
     ]
+
+
+def _write_held_out_votes(session: Session, job: Job, ids: Any, result: Any) -> None:
+    """Give every human-labeled item the vote of the cross-fitted model that never saw its label.
+
+    An item keeps the vote it was started with only until a round has a held-out prediction for it: that one
+    comes from a model trained on more labels (the seed sample, started before any model, gets its first vote
+    here), and it is as free of the item's own label as the first, so the posterior may use it as the prior.
+    """
+    if result.held_out_items is None or result.held_out_proba is None or not len(result.held_out_items):
+        return
+    rows = [
+        {
+            "job_id": job.id,
+            "item_id": int(ids[position]),
+            "model_label": int(np.argmax(row)),
+            "model_confidence": float(np.max(row)),
+            "model_proba": [round(float(x), 5) for x in row],
+        }
+        for position, row in zip(result.held_out_items, result.held_out_proba, strict=True)
+    ]
+    for start in range(0, len(rows), _CHUNK):
+        session.execute(update(JobItem), rows[start : start + _CHUNK])
 
 
 def _write_priorities(

@@ -17,6 +17,7 @@ from groundswell.runner.loop import (
     run_one,
     run_pending,
     schedule_consolidations,
+    single_threaded_blas,
 )
 from groundswell.runner.queue import MAX_ATTEMPTS, STALE_AFTER, WorkOutcome, claim, enqueue, mark_done, mark_failed
 
@@ -38,4 +39,5 @@ __all__ = [
     "run_one",
     "run_pending",
     "schedule_consolidations",
+    "single_threaded_blas",
 ]

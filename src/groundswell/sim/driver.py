@@ -25,7 +25,7 @@ from groundswell.jobs import Task, change_state, get_job, job_labels, next_task,
 from groundswell.jobs.autolabel import human_judgment_count
 from groundswell.jobs.consolidation import consolidate_job
 from groundswell.jobs.job_settings import consolidation_settings
-from groundswell.runner import run_pending
+from groundswell.runner import run_pending, single_threaded_blas
 from groundswell.sim.pool import Pool
 from groundswell.store.db import transaction
 from groundswell.store.tables import ConsolidatedLabel, Item, JobItem, JobTeam, TeamMember, Worker
@@ -145,7 +145,7 @@ def simulate_job(
         if on_progress is not None and given % 500 == 0:
             on_progress(given)
     drain()
-    with transaction(factory) as session:
+    with single_threaded_blas(), transaction(factory) as session:  # as the runner fits: see groundswell.runner
         consolidate_job(session, get_job(session, name))  # final labels from the job's consolidation model
     return measure_job(factory, name, accuracy_target=settings.accuracy_target if settings.enabled else None)
 

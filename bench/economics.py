@@ -432,8 +432,8 @@ def pools_report_lines(results: dict[str, dict[str, Any]], args: argparse.Namesp
         "≤ 50 % of A's human answers.",
         "",
         "| pool | workers | pool accuracy | A answers / tweet | A accuracy | C target | C answers / tweet | C accuracy "
-        "| C machine-labeled | their accuracy | saving | met? | run time A / C |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        "| C's own estimate | C machine-labeled | their accuracy | saving | met? | run time A / C |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
     savings = []
     for name, result in results.items():
@@ -444,11 +444,12 @@ def pools_report_lines(results: dict[str, dict[str, Any]], args: argparse.Namesp
             f"{fmt(a['accuracy'])} | {result['C']['target']:.4f} |"
         )
         if c is None:
-            lines.append(f"{head} refused: {result['C']['error']} | | | | | | | {result['A']['seconds']:.0f} s / – |")
+            lines.append(f"{head} refused: {result['C']['error']} | | | | | | | | {result['A']['seconds']:.0f} s / – |")
             continue
         savings.append(saving(a, c))
         lines.append(
-            f"{head} {c['judgments_per_item']:.2f} | {fmt(c['accuracy'])} | {c['machine_labeled']:,} | "
+            f"{head} {c['judgments_per_item']:.2f} | {fmt(c['accuracy'])} | {fmt(c.get('estimated_accuracy'))} | "
+            f"{c['machine_labeled']:,} | "
             f"{fmt(c['accuracy_machine'])} | {saving(a, c):.1%} | {'yes' if meets(a, c) else 'no'} | "
             f"{result['A']['seconds']:.0f} s / {result['C']['seconds']:.0f} s |"
         )

@@ -1,5 +1,6 @@
 """The background queue on both databases: enqueue, claim, run, retry and fail; periodic and end-of-job
-consolidation; dead runners' rows reclaimed; SKIP LOCKED on PostgreSQL."""
+consolidation; dead runners' rows reclaimed; SKIP LOCKED on PostgreSQL; handlers on single-threaded BLAS;
+the growing schedule of automated-labeling rounds."""
 
 from __future__ import annotations
 
@@ -7,17 +8,18 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from factories import answer, make_dataset, make_job, make_workers, take
 from groundswell.domain import WorkState
 from groundswell.errors import InvalidInputError
 from groundswell.jobs import Task, get_job
-from groundswell.runner import claim, enqueue, run_pending
+from groundswell.jobs.autolabel import schedule_auto_label_rounds
+from groundswell.runner import claim, enqueue, run_pending, single_threaded_blas
 from groundswell.store import make_engine, make_session_factory, upgrade
 from groundswell.store.db import transaction
-from groundswell.store.tables import ConsolidatedLabel, Work, utcnow
+from groundswell.store.tables import AutoLabelRound, ConsolidatedLabel, JobItem, Work, utcnow
 
 
 def _works(factory: sessionmaker[Session]) -> list[Work]:
@@ -140,3 +142,84 @@ def test_concurrent_runners_skip_each_others_rows_on_postgres(postgres_url: str)
                 assert claim(third, "three") is None
     finally:
         engine.dispose()
+
+
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [int(info["num_threads"]) for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+def test_handlers_run_with_single_threaded_blas_and_the_setting_comes_back(factory: sessionmaker[Session]) -> None:
+    import scipy.linalg  # noqa: F401  (loads SciPy's OpenBLAS next to NumPy's)
+
+    seen: list[list[int]] = []
+
+    def record(session: Session, work: Work) -> dict[str, Any]:
+        seen.append(_blas_threads())
+        return {}
+
+    before = _blas_threads()
+    with transaction(factory) as session:
+        enqueue(session, "record")
+    (outcome,) = run_pending(factory, handlers={"record": record}, schedule=False)
+    assert outcome.state is WorkState.DONE
+    assert seen and seen[0] and set(seen[0]) == {1}
+    assert _blas_threads() == before
+    with single_threaded_blas():  # nested use (the simulator's final fit around the runner's) keeps one limit
+        with single_threaded_blas():
+            assert set(_blas_threads()) == {1}
+        assert set(_blas_threads()) == {1}
+    assert _blas_threads() == before
+
+
+def _human_labels(factory: sessionmaker[Session], job: str, count: int) -> None:
+    """Give the first ``count`` items of ``job`` a finished human label (done, consolidated)."""
+    with transaction(factory) as session:
+        job_row = get_job(session, job)
+        items = session.scalars(
+            select(JobItem.item_id).where(JobItem.job_id == job_row.id).order_by(JobItem.item_id).limit(count)
+        ).all()
+        session.execute(
+            update(JobItem).where(JobItem.job_id == job_row.id, JobItem.item_id.in_(items)).values(is_done=True)
+        )
+        session.add_all(
+            ConsolidatedLabel(
+                job_id=job_row.id,
+                item_id=item_id,
+                label="negative",
+                class_index=0,
+                confidence=1.0,
+                method="mv",
+                human_annotated=True,
+                judgment_count=1,
+            )
+            for item_id in items
+            if session.get(ConsolidatedLabel, (job_row.id, item_id)) is None
+        )
+
+
+def _rounds_due(factory: sessionmaker[Session], job: str, last_used: int) -> int:
+    """How many rounds the scheduler queues when the job's last round used ``last_used`` human labels."""
+    with transaction(factory) as session:
+        job_row = get_job(session, job)
+        session.execute(delete(Work).where(Work.job_id == job_row.id))
+        session.execute(delete(AutoLabelRound).where(AutoLabelRound.job_id == job_row.id))
+        session.add(AutoLabelRound(job_id=job_row.id, round_number=1, human_labels_used=last_used))
+        session.flush()
+        return schedule_auto_label_rounds(session)
+
+
+def test_the_round_schedule_grows_with_the_job(factory: sessionmaker[Session]) -> None:
+    settings = {"auto_label": True, "seed_size": 20, "batch_size": 10}
+    job = make_job(factory, make_dataset(factory, count=300), settings=settings)
+    _human_labels(factory, job, 59)
+    assert _rounds_due(factory, job, 50) == 0  # a step of batch_size (10) while 10 % is less
+    _human_labels(factory, job, 60)
+    assert _rounds_due(factory, job, 50) == 1
+    _human_labels(factory, job, 219)
+    assert _rounds_due(factory, job, 200) == 0  # 10 % of the 200 labels the last round used: 20
+    _human_labels(factory, job, 220)
+    assert _rounds_due(factory, job, 200) == 1
+    with transaction(factory) as session:
+        assert schedule_auto_label_rounds(session) == 0  # that round is queued already

@@ -115,6 +115,8 @@ class PriorDawidSkene(BaseAggregator):
         temperature_: The fitted prior temperature (1.0 when not learned or no task had a prior).
         crowd_confusion_: The crowd's pooled confusion matrix (DataFrame true × given).
         answers_per_worker_: Answers each worker gave (Series).
+        answer_probas_: For non-gold tasks, the posterior from their answers and the class shares alone, without
+            the per-task prior: what people say of a task, to judge a model by without the model's own vote.
         gold_probas_: For gold tasks, the posterior from their answers and prior without their gold label
             (task × label): how a gold-checked estimate of the labels' accuracy corrects itself.
         n_iter_: EM iterations run.
@@ -146,6 +148,7 @@ class PriorDawidSkene(BaseAggregator):
     crowd_confusion_: pd.DataFrame
     answers_per_worker_: pd.Series[float]
     gold_probas_: pd.DataFrame
+    answer_probas_: pd.DataFrame
     n_iter_: int
     _given_priors: Any = None
 
@@ -215,6 +218,10 @@ class PriorDawidSkene(BaseAggregator):
         # What the posterior would have said of each gold task without its gold label: its calibration check.
         gold_lp = _log(open_prior[gold_rows]) / fit.temperature + fit.shift[None, :] + fit.lik[gold_rows]
         self.gold_probas_ = pd.DataFrame(_softmax_rows(gold_lp), index=enc.tasks[gold_rows], columns=enc.labels)
+        # What the answers alone say (class shares, no per-task prior): a check on a model independent of it.
+        answers_only = _softmax_rows(np.log(np.clip(fit.post.mean(axis=0), 1e-6, None))[None, :] + fit.lik)
+        keep_rows = np.flatnonzero(~enc.is_gold)
+        self.answer_probas_ = pd.DataFrame(answers_only[keep_rows], index=enc.tasks[keep_rows], columns=enc.labels)
         self.strength_ = fit.strength
         self.temperature_ = fit.temperature
         labels = enc.labels

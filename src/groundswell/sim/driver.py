@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from groundswell.active import AutoLabelSettings
 from groundswell.domain import JobState, WorkerKind
 from groundswell.errors import InvalidInputError
-from groundswell.jobs import Task, change_state, get_job, job_labels, next_task, submit_answer
+from groundswell.jobs import Task, change_state, get_job, job_labels, job_quality, next_task, submit_answer
 from groundswell.jobs.autolabel import human_judgment_count
 from groundswell.jobs.consolidation import consolidate_job
 from groundswell.jobs.job_settings import consolidation_settings
@@ -46,6 +46,8 @@ class SimReport:
     accuracy_machine: float | None
     accuracy_target: float | None
     labeled: int = 0
+    #: The job's own estimate of its accuracy (``job show``'s), to compare with the measured one.
+    estimated_accuracy: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The report file's JSON object."""
@@ -163,6 +165,7 @@ def measure_job(factory: sessionmaker[Session], job_name: str, *, accuracy_targe
             .where(ConsolidatedLabel.job_id == job.id)
         ).all()
         judgments = human_judgment_count(session, job)
+        estimate = job_quality(session, job).estimate
 
     def accuracy(selected: list[bool]) -> float | None:
         return float(np.mean(selected)) if selected else None
@@ -179,4 +182,5 @@ def measure_job(factory: sessionmaker[Session], job_name: str, *, accuracy_targe
         accuracy_machine=accuracy([ok for ok, human in right if not human]),
         accuracy_target=accuracy_target,
         labeled=len(rows),
+        estimated_accuracy=None if estimate is None else estimate.accuracy,
     )

@@ -137,3 +137,11 @@ def test_asking_by_gain_reaches_a_target_sooner_than_asking_the_least_sure() -> 
         return spent
 
     assert answers_needed(True) < answers_needed(False)
+
+
+def test_answers_already_asked_for_cover_part_of_the_shortfall() -> None:
+    confidence = np.array([0.6, 0.7, 0.9, 0.5, 0.95])
+    gain = np.array([0.2, 0.1, 0.05, 0.3, 0.0])
+    # Shortfall at 0.78 is 0.25; 0.2 of expected gain is already on its way: 0.05 is left, the best gain covers it.
+    assert choose_reopen(confidence, gain, np.ones(5, dtype=bool), 0.78, pending=0.2).tolist() == [3]
+    assert len(choose_reopen(confidence, gain, np.ones(5, dtype=bool), 0.78, pending=0.3)) == 0

@@ -127,9 +127,11 @@ def expected_gain(posterior: Any, confusion: Any) -> FloatArray:
     return np.asarray(np.clip(np.maximum(one, two / 2), 0.0, None), dtype=np.float64)
 
 
-def choose_reopen(confidence: Any, gain: Any, eligible: Any, target: float, *, total: int | None = None) -> FloatArray:
+def choose_reopen(
+    confidence: Any, gain: Any, eligible: Any, target: float, *, total: int | None = None, pending: float = 0.0
+) -> FloatArray:
     """Positions to ask one more answer of: the highest expected gains among ``eligible`` items until they
-    cover the shortfall ``target · total − Σ confidence`` (none when the estimate meets the target).
+    cover the shortfall ``target · total − Σ confidence − pending`` (none when the estimate meets the target).
 
     Args:
         confidence: Probability that each labeled item's label is right (machine labels included).
@@ -137,6 +139,8 @@ def choose_reopen(confidence: Any, gain: Any, eligible: Any, target: float, *, t
         eligible: Mask of items that may get one more answer (below the cap, not held by anyone).
         target: The job's accuracy target.
         total: Items the target counts over (default: ``len(confidence)``).
+        pending: Expected gain of answers already asked for and not yet given (items reopened earlier): they
+            cover part of the shortfall, so it is not asked for twice.
 
     Returns:
         Integer positions, highest gain first.
@@ -149,7 +153,7 @@ def choose_reopen(confidence: Any, gain: Any, eligible: Any, target: float, *, t
     if not 0.0 < target <= 1.0:
         raise InvalidInputError(f"target must be in (0, 1], got {target}")
     n = len(p) if total is None else total
-    shortfall = target * n - float(p.sum())
+    shortfall = target * n - float(p.sum()) - max(float(pending), 0.0)
     candidates = np.flatnonzero(ok & (g > 0))
     if shortfall <= 0 or not len(candidates):
         return np.empty(0, dtype=np.intp)

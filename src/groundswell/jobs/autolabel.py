@@ -7,15 +7,19 @@
   confidence = the model's probability), their ``job_items`` marked done so routing never offers them;
 * ``job_items.priority`` of every other open item, so people label the seed sample, then the most
   informative tweets, first;
-* an ``auto_label_rounds`` row (and a ``model_versions`` row when a model was trained).
+* an ``auto_label_rounds`` row (and a ``model_versions`` row when a model was trained);
+* under cross-fitting with ``model_vote``, each answered item's vote replaced by the held-out prediction of
+  the fold model that never saw its label (the seed sample gets its first vote so).
 
-Only items nobody has started are touched: an item a person holds or answered is theirs to finish. A
-human label counts once its item is done (all wanted judgments in), so half-answered items never train or
-validate the model.
+Machine labels are only ever given to items nobody has started: an item a person holds or answered is theirs
+to finish. A human label counts once its item is done (all wanted judgments in), so half-answered items never
+train or check the model. Certification scores each held-out prediction by what people alone say of the
+item (``active.threshold.soft_hits``); the TF-IDF features are fitted once per job and cached between rounds.
 
 Rounds are queued by :func:`schedule_auto_label_rounds` (run by the runner next to its consolidation
 scheduling): a first round as soon as an auto-labeling job runs (the random seed order), then one each time
-``batch_size`` more items have human labels. When the human-judgment budget is spent, the round stops the
+the human labels have grown by ``batch_size`` or by a tenth of those the last round used, whichever is more.
+When the human-judgment budget is spent, the round stops the
 job instead (the items still open keep no label).
 """
 

@@ -20,7 +20,8 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from groundswell.consolidate import PriorDawidSkene, expected_confusion, vote_prior
+from groundswell.consolidate import PriorDawidSkene, expected_confusion
+from groundswell.consolidate.prior_dawid_skene import MAX_PRIOR
 from groundswell.jobs.answers import gold_labels, judgments_frame
 from groundswell.jobs.job_settings import consolidation_settings
 from groundswell.jobs.lifecycle import job_labels
@@ -46,14 +47,21 @@ def job_priors(session: Session, job: Job, labels: list[str]) -> pd.DataFrame:
         )
     ).all()
     k = len(labels)
-    ids, priors = [], []
-    for item_id, label, confidence, proba in rows:
+    ids = np.fromiter((int(r[0]) for r in rows), dtype=np.int64, count=len(rows))
+    top = np.fromiter((-1 if r[1] is None else int(r[1]) for r in rows), dtype=np.int64, count=len(rows))
+    confidence = np.fromiter((np.nan if r[2] is None else float(r[2]) for r in rows), dtype=np.float64, count=len(rows))
+    # A bare vote (class and probability, no distribution): its probability on its class, the rest spread evenly
+    # (vote_prior's rule, for all rows at once); then the stored distributions where there are any.
+    valid = (top >= 0) & (top < k) & np.isfinite(confidence)
+    peak = np.clip(np.where(valid, confidence, 1.0 / k), 1.0 / k, MAX_PRIOR)
+    priors = np.repeat(((1.0 - peak) / (k - 1))[:, None], k, axis=1)
+    priors[np.flatnonzero(valid), top[valid]] = peak[valid]
+    priors[~valid] = 1.0 / k
+    for position, row in enumerate(rows):
+        proba = row[3]
         if isinstance(proba, list) and len(proba) == k:
-            priors.append(np.asarray(proba, dtype=np.float64))
-        else:
-            priors.append(vote_prior(None if label is None else int(label), confidence, k))
-        ids.append(int(item_id))
-    return pd.DataFrame(np.asarray(priors).reshape(-1, k), index=pd.Index(ids, name="task"), columns=labels)
+            priors[position] = proba
+    return pd.DataFrame(priors.reshape(-1, k), index=pd.Index(ids, name="task"), columns=labels)
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,11 @@ def unsure_items(session: Session, job: Job, fit: JobPosterior) -> tuple[np.ndar
     if settings.rule == "target":
         target = AutoLabelSettings.from_mapping(job.settings).accuracy_target
         every = np.concatenate([confidence, machine])
-        gain = np.where(eligible, expected_gain(probas.to_numpy(dtype=np.float64), fit.next_answer_confusion()), 0.0)
+        gains = expected_gain(probas.to_numpy(dtype=np.float64), fit.next_answer_confusion())
+        gain = np.where(eligible, gains, 0.0)
+        # Items reopened by an earlier review and still waiting for their answer will gain that much anyway.
+        waiting = ((state["wanted"] > state["accepted"]) & ~state["done"].fillna(False).astype(bool)).to_numpy()
+        pending = float(gains[waiting].sum())
         # The gold check moves the estimate; the shortfall is measured on the corrected one.
         correction = 0.0 if estimate is None else estimate.accuracy - float(every.mean())
         chosen = choose_reopen(
@@ -123,7 +127,9 @@ def unsure_items(session: Session, job: Job, fit: JobPosterior) -> tuple[np.ndar
             np.concatenate([gain, np.zeros(len(machine))]),
             np.concatenate([eligible, np.zeros(len(machine), dtype=bool)]),
             target,
+            pending=pending,
         )
+        figures["pending_gain"] = pending
         figures["target"] = target
         figures["expected_gain"] = float(gain[chosen].sum()) if len(chosen) else 0.0
         ids = probas.index.to_numpy()[chosen]

@@ -224,7 +224,11 @@ def test_admin_signs_in_with_the_api_key_and_controls_jobs(client: TestClient, a
     done = client.post("/admin/jobs/api-job/pause", data={"csrf_token": csrf.group(1)}, follow_redirects=False)
     assert done.status_code == 303
     assert client.get("/api/v1/jobs/api-job", headers=admin).json()["state"] == "paused"
-    assert "paused" in client.get("/admin/jobs/api-job").text
+    job_page = client.get("/admin/jobs/api-job").text
+    assert "paused" in job_page
+    # Quality and cost: no labels yet, so no estimate; the answers spent and projected (4 tweets × 2 answers).
+    assert "estimated accuracy" in job_page and "Estimate: no labels yet." in job_page
+    assert re.search(r"projected to finish</dt><dd>8<", job_page)
 
 
 def test_openapi_describes_the_api(client: TestClient) -> None:

@@ -148,7 +148,11 @@ def create_command(
                     target=accuracy_target is not None,
                 ),
                 **_auto_label_settings(
-                    auto_label or accuracy_target is not None, seed_size, batch_size, budget, model_vote
+                    auto_label or accuracy_target is not None or preset is not None,
+                    seed_size,
+                    batch_size,
+                    budget,
+                    model_vote,
                 ),
             },
             accuracy_target=accuracy_target,

@@ -50,6 +50,7 @@ import shlex
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -284,6 +285,10 @@ def main() -> None:
         "--targets", help="With --pools: also run C at these targets (0.80,0.85,0.90), one plot per pool."
     )
     parser.add_argument(
+        "--c-query-strategies",
+        help="With --pools: also run C (same target) with each of these query strategies (random,least-confidence,…).",
+    )
+    parser.add_argument(
         "--plot-dir",
         type=Path,
         help="With --pools --targets: folder for the plots (default bench/; given, even with --no-write).",
@@ -354,11 +359,20 @@ def saving(a: dict[str, Any], c: dict[str, Any]) -> float:
     return 1 - c["human_judgments"] / a["human_judgments"] if a["human_judgments"] else 0.0
 
 
-def run_c(name: str, target: float, source: Path, args: argparse.Namespace, document: dict[str, Any]) -> dict[str, Any]:
-    """Strategy C with ``target``; a target the job refuses is reported, not fatal."""
+def run_c(
+    name: str,
+    target: float,
+    source: Path,
+    args: argparse.Namespace,
+    document: dict[str, Any],
+    query_strategy: str | None = None,
+) -> dict[str, Any]:
+    """Strategy C with ``target`` (and, given, that query strategy); a target the job refuses is reported."""
     fallback = strategies(args, args.n_items)["C"]
     try:
         spec = target_job_spec(name, "tweets", LABELS, target, fallback=fallback)
+        if query_strategy is not None:
+            spec = replace(spec, settings={**spec.settings, "query_strategy": query_strategy})
         result = run_strategy("C", spec, source, args, document)
     except InvalidInputError as exc:
         print(f"  C at target {target}: refused: {exc}", flush=True)
@@ -390,12 +404,22 @@ def run_pools(args: argparse.Namespace) -> None:
             c = run_c("econ-c", target, source, args, document)
             print("  C:", json.dumps(c.get("report") or c), f"{c.get('seconds', 0):.0f} s", flush=True)
             sweep = [run_c(f"econ-c-{round(t * 1000)}", t, source, args, document) for t in targets]
+            by_strategy = {}
+            for strategy in [q for q in (args.c_query_strategies or "").split(",") if q]:
+                by_strategy[strategy] = run_c(f"econ-c-{strategy}", target, source, args, document, strategy)
+                report = by_strategy[strategy].get("report") or {}
+                print(
+                    f"  C with {strategy}: {report.get('judgments_per_item', 0):.3f} answers per tweet, accuracy "
+                    f"{report.get('accuracy')}, machine-labeled {report.get('machine_labeled')}",
+                    flush=True,
+                )
             results[name] = {
                 "workers": workers,
                 "accuracy_per_class": per_class.tolist(),
                 "A": a,
                 "C": c,
                 "sweep": sweep,
+                "query_strategies": by_strategy,
             }
     lines = pools_report_lines(results, args, n_items)
     print("\n".join(lines))

@@ -47,6 +47,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -59,7 +60,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from groundswell.errors import InvalidInputError
 from groundswell.ingest import ReadOptions, import_dataset
-from groundswell.jobs import JobSpec, create_job
+from groundswell.jobs import JobSpec, create_job, get_job, job_quality
 from groundswell.sim import measure_job, parse_pool, simulate_job
 from groundswell.store import make_engine, make_session_factory, upgrade
 from groundswell.store.db import transaction
@@ -195,8 +196,19 @@ def run_strategy(
                 "correct_share": correct / report.items if report.items else 0.0,
             }
         )
+        with factory() as session:
+            estimate = job_quality(session, get_job(session, spec.name)).estimate
         engine.dispose()
-    return {"report": final, "checkpoints": checkpoints, "seconds": seconds}
+        keep = getattr(args, "keep_db", None)
+        if keep is not None and name != "A":
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(tmp) / "store.db", keep / f"{getattr(args, 'current_pool', 'pool')}-{spec.name}.db")
+    return {
+        "report": final,
+        "checkpoints": checkpoints,
+        "seconds": seconds,
+        "estimate": None if estimate is None else estimate.as_dict(),
+    }
 
 
 def plot(results: dict[str, dict[str, Any]], path: Path, title: str) -> None:
@@ -293,6 +305,17 @@ def main() -> None:
         type=Path,
         help="With --pools --targets: folder for the plots (default bench/; given, even with --no-write).",
     )
+    parser.add_argument(
+        "--c-gold",
+        type=int,
+        default=0,
+        help="With --pools: also run C with this many gold tweets (job create --gold-items), reported apart.",
+    )
+    parser.add_argument(
+        "--keep-db",
+        type=Path,
+        help="Copy each C job's SQLite store here (POOL-JOB.db) to study its answers and posterior afterwards.",
+    )
     parser.add_argument("--no-write", action="store_true", help="Print only; leave RESULTS.md and the plot alone.")
     parser.add_argument(
         "--merge",
@@ -366,13 +389,17 @@ def run_c(
     args: argparse.Namespace,
     document: dict[str, Any],
     query_strategy: str | None = None,
+    gold_items: int = 0,
 ) -> dict[str, Any]:
-    """Strategy C with ``target`` (and, given, that query strategy); a target the job refuses is reported."""
+    """Strategy C with ``target`` (and, given, that query strategy or gold tweets); a target the job refuses is
+    reported."""
     fallback = strategies(args, args.n_items)["C"]
     try:
         spec = target_job_spec(name, "tweets", LABELS, target, fallback=fallback)
         if query_strategy is not None:
             spec = replace(spec, settings={**spec.settings, "query_strategy": query_strategy})
+        if gold_items:
+            spec = replace(spec, gold_items=gold_items)
         result = run_strategy("C", spec, source, args, document)
     except InvalidInputError as exc:
         print(f"  C at target {target}: refused: {exc}", flush=True)
@@ -394,6 +421,7 @@ def run_pools(args: argparse.Namespace) -> None:
         source = Path(tmp) / "tweets.jsonl"
         args.n_items = n_items = subset(args.data, args.items, args.seed, source)
         for name, document in documents.items():
+            args.current_pool = name
             workers, per_class = summary(document)
             print(
                 f"pool {name} ({workers} workers, mean accuracy {per_class.mean():.3f}) on {n_items} tweets", flush=True
@@ -413,7 +441,12 @@ def run_pools(args: argparse.Namespace) -> None:
                     f"{report.get('accuracy')}, machine-labeled {report.get('machine_labeled')}",
                     flush=True,
                 )
+            gold = None
+            if args.c_gold:
+                gold = run_c("econ-c-gold", target, source, args, document, gold_items=args.c_gold)
+                print("  C with gold:", json.dumps(gold.get("report") or gold), f"{gold.get('seconds', 0):.0f} s")
             results[name] = {
+                "gold": gold,
                 "workers": workers,
                 "accuracy_per_class": per_class.tolist(),
                 "A": a,
@@ -504,6 +537,30 @@ def pools_report_lines(results: dict[str, dict[str, Any]], args: argparse.Namesp
             )
         lines.append("")
         lines += [f"![{name}](economics-pool-{name}.png)" for name in results]
+    golds = [(name, result["gold"]) for name, result in results.items() if result.get("gold")]
+    if golds:
+        lines += [
+            "",
+            f"C with {args.c_gold} gold tweets (`JobSpec.gold_items`, `job create --gold-items`: hidden test questions "
+            "drawn at random; their answers count in the answers per tweet, they get no label):",
+            "",
+            "| pool | target | answers / tweet | accuracy | C's own estimate (95 % interval) | saving | met? "
+            "| run time |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        ]
+        for name, run in golds:
+            r, a = run.get("report"), results[name]["A"]["report"]
+            if r is None:
+                lines.append(f"| {name} | {run['target']:.4f} | refused: {run['error']} | | | | | |")
+                continue
+            interval = run.get("estimate") or {}
+            low, high = interval.get("low"), interval.get("high")
+            bounds = f" ({low:.3f}–{high:.3f})" if low is not None and high is not None else ""
+            lines.append(
+                f"| {name} | {run['target']:.4f} | {r['judgments_per_item']:.2f} | {fmt(r['accuracy'])} | "
+                f"{fmt(r.get('estimated_accuracy'))}{bounds} | {saving(a, r):.1%} | {'yes' if meets(a, r) else 'no'} | "
+                f"{run['seconds']:.0f} s |"
+            )
     lines.append("")
     return lines
 

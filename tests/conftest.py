@@ -23,7 +23,8 @@ def postgres_admin_url() -> str:
     url = os.environ.get(POSTGRES_ENV)
     if not url:
         pytest.fail(
-            f'{POSTGRES_ENV} is not set: start a server with `eval "$(.ci/start-postgres)"` (as .ci/run does)',
+            f'{POSTGRES_ENV} is not set: start a server with `eval "$(scripts/start-postgres)"` (as .ci/run does) '
+            "or run `make test`",
             pytrace=False,
         )
     return url

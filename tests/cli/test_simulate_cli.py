@@ -150,9 +150,13 @@ def test_an_accuracy_target_alone_turns_on_what_meets_it_cheaply(
     assert code != 0 and "preset" in out
     code, out = _run(env, *base, "--name", "bad", "--accuracy-target", "1.5")
     assert code != 0 and "accuracy_target" in out
+    code, out = _run(env, *base, "--name", "checked", "--accuracy-target", "0.9", "--gold-items", "2")
+    assert code == 0 and "2 gold" in out
+    code, out = _run(env, *base, "--name", "bad", "--gold-items", "3")
+    assert code != 0 and "at most half of the job's 5 items" in out
     engine = make_engine(store_url)
     with make_session_factory(engine)() as session:
-        jobs = {name: get_job(session, name) for name in ("target", "two", "gt", "plain")}
+        jobs = {name: get_job(session, name) for name in ("target", "two", "gt", "plain", "checked")}
         shapes = {n: (j.workers_per_item, j.max_workers_per_item, dict(j.settings)) for n, j in jobs.items()}
     engine.dispose()
     per_item, maximum, settings = shapes["target"]
@@ -165,3 +169,4 @@ def test_an_accuracy_target_alone_turns_on_what_meets_it_cheaply(
     assert settings["threshold_rule"] == "point" and settings["accuracy_target"] == 0.95
     assert "dynamic_redundancy" not in settings
     assert shapes["plain"][:2] == (3, 3) and "auto_label" not in shapes["plain"][2]
+    assert shapes["checked"][2]["gold_items"] == 2 and "gold_items" not in shapes["target"][2]

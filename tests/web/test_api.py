@@ -313,3 +313,8 @@ def test_an_accuracy_target_job_through_the_api_reports_its_estimated_accuracy(
     assert settings["redundancy_rule"] == "target" and settings["model_vote"] is True
     bad = {"name": "bad", "dataset": "tweets", "labels": ["a", "b"], "preset": "mturk"}
     assert "preset" in _error(client.post("/api/v1/jobs", json=bad, headers=admin), 422)
+    # Gold tweets need gold labels in the dataset: the refusal says how many it has.
+    gold = {**body, "name": "gold", "gold_items": 2}
+    assert "the dataset has 0 item(s) whose gold label" in _error(
+        client.post("/api/v1/jobs", json=gold, headers=admin), 422
+    )

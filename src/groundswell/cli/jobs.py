@@ -98,6 +98,14 @@ def create_command(
             "by point estimate)."
         ),
     ] = None,
+    gold_items: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Random tweets with a gold label in the dataset to serve as hidden test questions: they measure "
+            "the workers and correct the job's accuracy estimate (never labeled or exported).",
+        ),
+    ] = 0,
     seed_size: Annotated[
         int | None, typer.Option(help="With --auto-label: random tweets people label before the first model (500).")
     ] = None,
@@ -157,6 +165,7 @@ def create_command(
             },
             accuracy_target=accuracy_target,
             preset=preset,
+            gold_items=gold_items,
         )
         with transaction(state(ctx).store()) as session:
             job = jobs.create_job(session, spec)
@@ -169,6 +178,7 @@ def create_command(
             f"{job.workers_per_item} answer(s) each"
             + (f", up to {job.max_workers_per_item}" if job.max_workers_per_item > job.workers_per_item else "")
             + (f", accuracy target {target:.0%}" if target else "")
+            + (f", {gold_items:,} gold" if gold_items else "")
             + "; labels: "
             + ", ".join(f"{i}={label}" for i, label in enumerate(label_list))
         )

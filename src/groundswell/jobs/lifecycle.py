@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from groundswell.active import AutoLabelSettings
 from groundswell.domain import JobState
 from groundswell.errors import ConflictError, InvalidInputError, NotFoundError
+from groundswell.jobs.gold import mark_gold_items
 from groundswell.jobs.job_defaults import resolve_job_request
 from groundswell.jobs.job_settings import consolidation_settings, validate_consolidation_settings
 from groundswell.jobs.labels import validate_labels
@@ -70,6 +71,7 @@ class JobSpec:
     settings: dict[str, Any] = field(default_factory=dict)
     accuracy_target: float | None = None
     preset: str | None = None
+    gold_items: int = 0
 
     def resolved(self) -> JobSpec:
         """This spec with the defaults its request implies (``workers_per_item`` and ``settings`` complete)."""
@@ -110,6 +112,8 @@ class JobSpec:
         AutoLabelSettings.from_mapping(self.settings)  # refuses bad automated-labeling keys
         if not 30 <= self.task_time_limit_s <= 28_800:
             raise InvalidInputError(f"--task-time-limit must be 30–28800 seconds, got {self.task_time_limit_s}")
+        if isinstance(self.gold_items, bool) or not isinstance(self.gold_items, int) or self.gold_items < 0:
+            raise InvalidInputError(f"--gold-items must be a whole number ≥ 0, got {self.gold_items!r}")
         if self.task_availability_s < 60:
             raise InvalidInputError(f"--task-availability must be at least 60 seconds, got {self.task_availability_s}")
         if self.max_concurrent_tasks is not None and not 1 <= self.max_concurrent_tasks <= 5000:
@@ -181,6 +185,8 @@ def create_job(session: Session, spec: JobSpec) -> Job:
     session.execute(insert(JobItem).from_select(columns, rows))
     if not session.scalar(select(func.count()).where(JobItem.job_id == job.id)):
         raise InvalidInputError(f"dataset {spec.dataset!r} has no items; import some first")
+    if mark_gold_items(session, job, spec.gold_items, list(schema.labels)):
+        job.settings = {**job.settings, "gold_items": spec.gold_items}
     return job
 
 

@@ -50,8 +50,8 @@ REVIEW_WORK = "redundancy_review"
 _CHUNK = 5000
 
 
-def _routing_state(session: Session, job: Job, items: pd.Index) -> pd.DataFrame:
-    """The routing counters of ``items``: wanted, accepted, active leases, done."""
+def _routing_state(session: Session, job: Job, items: pd.Index, *, gold: bool = False) -> pd.DataFrame:
+    """The routing counters of ``items`` (gold items with ``gold``): wanted, accepted, active leases, done."""
     rows = session.execute(
         select(
             JobItem.item_id,
@@ -59,7 +59,7 @@ def _routing_state(session: Session, job: Job, items: pd.Index) -> pd.DataFrame:
             JobItem.judgments_accepted,
             JobItem.leases_active,
             JobItem.is_done,
-        ).where(JobItem.job_id == job.id, JobItem.judgments_accepted > 0, JobItem.is_gold.is_(False))
+        ).where(JobItem.job_id == job.id, JobItem.judgments_accepted > 0, JobItem.is_gold.is_(gold))
     ).all()
     frame = pd.DataFrame(rows, columns=["item", "wanted", "accepted", "leases", "done"]).set_index("item")
     return frame.reindex(items)
@@ -135,12 +135,28 @@ def unsure_items(session: Session, job: Job, fit: JobPosterior) -> tuple[np.ndar
         figures["target"] = target
         figures["expected_gain"] = float(gain[chosen].sum()) if len(chosen) else 0.0
         ids = probas.index.to_numpy()[chosen]
+        # Gold tweets are asked again by the same rule (a gain at least the last one chosen), so they keep being
+        # a random sample of the process that labels the rest (jobs.gold).
+        cutoff = float(gain[chosen].min()) if len(chosen) else np.inf
+        gold_ids = _gold_to_reopen(session, job, fit, lambda p: expected_gain(p, fit.next_answer_confusion()) >= cutoff)
     else:
         ids = probas.index.to_numpy()[eligible & (confidence < settings.threshold)]
+        gold_ids = _gold_to_reopen(session, job, fit, lambda p: p.max(axis=1) < settings.threshold)
+    figures["gold_reopened"] = len(gold_ids)
+    ids = np.concatenate([ids, gold_ids])
     budget = AutoLabelSettings.from_mapping(job.settings).budget
     if budget is not None:
         ids = ids[: max(0, budget - human_judgment_count(session, job))]
     return np.asarray(ids), figures
+
+
+def _gold_to_reopen(session: Session, job: Job, fit: JobPosterior, rule: Any) -> np.ndarray[Any, Any]:
+    """The eligible gold items whose posterior without their gold label passes ``rule`` (rows → mask)."""
+    gold = fit.model.gold_probas_
+    if not len(gold):
+        return np.empty(0, dtype=np.int64)
+    eligible = _eligible(_routing_state(session, job, gold.index, gold=True), job)
+    return np.asarray(gold.index.to_numpy()[eligible & rule(gold.to_numpy(dtype=np.float64))], dtype=np.int64)
 
 
 def review_redundancy(session: Session, job: Job) -> dict[str, Any]:

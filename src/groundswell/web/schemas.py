@@ -53,6 +53,14 @@ class JobCreate(BaseModel):
     preset: str | None = Field(
         default=None, description="'ground-truth': Ground Truth's behaviour (3 answers, machine labels at 95 %)."
     )
+    gold_items: int = Field(
+        default=0,
+        ge=0,
+        le=2**31 - 1,
+        description="Random tweets with a gold label in the dataset to serve as hidden test questions: they "
+        "measure the workers and correct the job's accuracy estimate.",
+        examples=[200],
+    )
 
 
 class JobProgressPublic(BaseModel):

@@ -115,6 +115,30 @@ def test_next_task_alone_is_the_job_read_and_one_statement(
     assert statements == [sql.JOB_BY_NAME, sql.NEXT_TASK_FUNCTION]
 
 
+def test_no_request_runs_a_function_twice(pg_factory: sessionmaker[Session], statements: list[Any]) -> None:
+    """A caller whose hot path already fell back asks for the general path at once (``functions=False``), and
+    a submit whose function fell back on the next task does not ask the next-task function again."""
+    dataset = make_dataset(pg_factory)
+    job = make_job(pg_factory, dataset)
+    (worker,) = make_workers(pg_factory, 1)
+    statements.clear()
+    task = take(pg_factory, job, worker, functions=False)
+    assert isinstance(task, Task)
+    result = _submit_next(pg_factory, worker, task, functions=False)
+    assert isinstance(result.next, Task) and result.judgment_id
+    assert sql.SUBMIT_FUNCTION not in statements and sql.NEXT_TASK_FUNCTION not in statements
+
+    # A job with a cap on tweets in progress: the submit function stores the answer and leaves the next task to
+    # the general path, which must not try the next-task function once more.
+    capped = make_job(pg_factory, dataset, name="capped", max_concurrent_tasks=2)
+    task = take(pg_factory, capped, worker)
+    assert isinstance(task, Task)
+    statements.clear()
+    result = _submit_next(pg_factory, worker, task)
+    assert isinstance(result.next, Task) and result.next.item_id != task.item_id
+    assert statements.count(sql.SUBMIT_FUNCTION) == 1 and sql.NEXT_TASK_FUNCTION not in statements
+
+
 def test_uncommon_cases_fall_back_with_the_general_paths_results(
     pg_factory: sessionmaker[Session], statements: list[Any]
 ) -> None:

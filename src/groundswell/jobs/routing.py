@@ -138,14 +138,19 @@ def next_task(
     *,
     exclude: frozenset[int] = frozenset(),
     now: datetime | None = None,
+    functions: bool = True,
 ) -> Task | NoTask:
     """The worker's next task: a lease they already hold (other than ``exclude``), else a new one.
 
     Items already started are finished before fresh ones; among fresh items the higher ``priority`` wins.
+    ``functions=False``: skip PostgreSQL's one-statement function and run the general path at once, for a
+    caller whose hot path (:mod:`groundswell.jobs.hot_path`) already tried it and fell back, so that no
+    request runs a function twice.
     """
     session.flush()  # the statements below bypass the ORM, so nothing pending may stay unwritten
     db = Driver(session)
-    return _next_task(session, db, _job(db, worker, name=job_name), worker, exclude, now or utcnow())
+    job = _job(db, worker, name=job_name)
+    return _next_task(session, db, job, worker, exclude, now or utcnow(), use_function=functions)
 
 
 def _next_reads(db: Driver, job_id: int, worker: Worker, now: datetime) -> tuple[Sql, dict[str, Any]]:
@@ -162,8 +167,11 @@ def _next_task(
     exclude: frozenset[int],
     now: datetime,
     reads: list[tuple[Any, ...]] | None = None,
+    *,
+    use_function: bool = True,
 ) -> Task | NoTask:
-    """Next task for ``job``; ``reads`` are :func:`_next_reads`' rows when the caller already ran it."""
+    """Next task for ``job``; ``reads`` are :func:`_next_reads`' rows when the caller already ran it;
+    ``use_function=False`` when PostgreSQL's function already answered "fallback" for this request."""
     if job.restricted and not job.member and worker.kind is not WorkerKind.ADMIN:
         raise PermissionDeniedError(f"you are not on a team that works on job {job.name!r}")
     if job.state is not JobState.RUNNING:
@@ -172,7 +180,7 @@ def _next_task(
     if ends is not None and now >= ends:
         return NoTask(f"job {job.name} is past its task availability ({job.task_availability_s} s after start)")
     params = {"job_id": job.id, "worker_id": worker.id}
-    if not db.is_sqlite and reads is None:
+    if not db.is_sqlite and reads is None and use_function:
         task = _next_task_function(db, job, worker, exclude, now)
         if task is not None:
             return task
@@ -244,17 +252,19 @@ def submit_answer(
     time_spent_s: float | None = None,
     now: datetime | None = None,
     next_exclude: frozenset[int] | None = None,
+    functions: bool = True,
 ) -> SubmitResult:
     """Record the worker's answer for a task they hold. A retry with the same key returns the first result.
 
     An answer after the time limit is accepted only while the item still has a free slot. With
     ``next_exclude``, the result also carries the worker's next task (``next``), as :func:`next_task` gives it.
+    ``functions=False`` runs the general path at once (see :func:`next_task`).
     """
     now = now or utcnow()
     check_submit_input(idempotency_key, time_spent_s)
     session.flush()
     db = Driver(session)
-    if not db.is_sqlite:
+    if not db.is_sqlite and functions:
         fast = _submit_function(session, db, worker, lease_id, label, idempotency_key, time_spent_s, now, next_exclude)
         if fast is not None:
             return fast
@@ -270,7 +280,7 @@ def submit_answer(
         replay = _replay(session, lease_id, job, worker, idempotency_key)
         if replay is None:
             raise ConflictError("you already answered this task; undo it to change the answer")
-        return _with_next(session, db, replay, worker, next_exclude, now)
+        return _with_next(session, db, replay, worker, next_exclude, now, use_function=functions)
     if job.state not in (JobState.RUNNING, JobState.PAUSED):
         raise ConflictError(f"job {job.name} is {job.state.value}; answers are no longer accepted")
     if label not in job.labels:
@@ -327,7 +337,7 @@ def submit_answer(
     if next_exclude is None:
         return result
     if completed:
-        return _with_next(session, db, result, worker, next_exclude, now)
+        return _with_next(session, db, result, worker, next_exclude, now, use_function=functions)
     return replace(result, next=_next_task(session, db, job, worker, next_exclude, now, results[-1]))
 
 
@@ -373,12 +383,12 @@ def _submit_function(
         job = _job(db, worker, job_id=result.job_id)
         if maybe_complete(session, job):
             request_consolidation(session, job)  # the full model at job end
-        return _with_next(session, db, result, worker, next_exclude, now)
+        return _with_next(session, db, result, worker, next_exclude, now, use_function=False)
     if next_exclude is None:
         return result
     if task is not None:
         return replace(result, next=task)
-    return _with_next(session, db, result, worker, next_exclude, now)
+    return _with_next(session, db, result, worker, next_exclude, now, use_function=False)
 
 
 def submitted_from_row(
@@ -407,12 +417,15 @@ def _with_next(
     worker: Worker,
     exclude: frozenset[int] | None,
     now: datetime,
+    *,
+    use_function: bool,
 ) -> SubmitResult:
-    """The result with the worker's next task added, when asked for (the job read afresh)."""
+    """The result with the worker's next task added, when asked for (the job read afresh). ``use_function``
+    is false after a PostgreSQL submit function that already tried the next task and fell back on it."""
     if exclude is None:
         return result
     job = _job(db, worker, job_id=result.job_id)
-    return replace(result, next=_next_task(session, db, job, worker, exclude, now))
+    return replace(result, next=_next_task(session, db, job, worker, exclude, now, use_function=use_function))
 
 
 def continue_after_answer(
@@ -435,7 +448,8 @@ def continue_after_answer(
             job = _job(db, worker, job_id=result.job_id)
             if maybe_complete(session, job):
                 request_consolidation(session, job)  # the full model at job end
-        return _with_next(session, db, result, worker, next_exclude, now)
+        # The one-statement submit already tried the next task (and fell back on it, or completed the job).
+        return _with_next(session, db, result, worker, next_exclude, now, use_function=False)
 
 
 def _result(judgment: Judgment, job_name: str, *, replayed: bool = False) -> SubmitResult:

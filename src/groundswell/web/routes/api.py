@@ -173,13 +173,17 @@ async def next_task(
     name: str, body: NextTaskRequest, store: StoreDep, creds: CredentialsDep, hot_path: HotPathDep
 ) -> NextTaskResponse:
     """The caller's next tweet, held for them until the job's task time limit."""
-    if hot_path.available and creds.session_token and not creds.bearer:  # one statement, awaited
-        task = await hot_path.next_task(creds.session_token, creds.csrf_header, name, exclude=frozenset(body.exclude))
+    token = creds.session_token if hot_path.available and not creds.bearer else None
+    tried = bool(token)
+    if token:  # one statement, awaited
+        task = await hot_path.next_task(token, creds.csrf_header, name, exclude=frozenset(body.exclude))
         if task is not None:
             return NextTaskResponse.of(task)
     with transaction(store) as session:
         principal = authenticate(session, creds)
-        return NextTaskResponse.of(jobs.next_task(session, name, principal.worker, exclude=frozenset(body.exclude)))
+        # After the hot path fell back, the general path runs at once: no request calls a function twice.
+        given = jobs.next_task(session, name, principal.worker, exclude=frozenset(body.exclude), functions=not tried)
+        return NextTaskResponse.of(given)
 
 
 @router.post("/tasks/{lease_id}/submit", response_model=SubmitResponse, tags=["annotate"])
@@ -191,9 +195,11 @@ async def submit(
     With ``next`` in the body, the response also carries the caller's next task (one round trip per answer).
     """
     next_exclude = None if body.next is None else frozenset(body.next.exclude)
-    if hot_path.available and creds.session_token and not creds.bearer:  # one statement, awaited
+    token = creds.session_token if hot_path.available and not creds.bearer else None
+    tried = bool(token)
+    if token:  # one statement, awaited
         fast = await hot_path.submit(
-            creds.session_token,
+            token,
             creds.csrf_header,
             lease_id,
             label=body.label,
@@ -213,6 +219,7 @@ async def submit(
             idempotency_key=body.idempotency_key,
             time_spent_s=body.time_spent_s,
             next_exclude=next_exclude,
+            functions=not tried,
         )
     return SubmitResponse.of(result)
 

@@ -16,7 +16,7 @@ from factories import make_dataset, write_jsonl
 from groundswell.errors import InvalidInputError
 from groundswell.ingest import ReadOptions, import_dataset
 from groundswell.jobs import JobSpec, create_job, get_job, job_quality
-from groundswell.jobs.gold import write_gold_votes
+from groundswell.jobs.gold import refresh_gold_items
 from groundswell.sim import parametric_pool, simulate_job
 from groundswell.store import make_session_factory, upgrade
 from groundswell.store.db import transaction
@@ -90,7 +90,7 @@ def test_a_gold_count_the_dataset_cannot_supply_is_refused_and_nothing_is_create
         assert not session.scalars(select(JobItem)).first()  # the refused jobs left no rows
 
 
-def test_gold_items_get_the_round_model_vote_in_every_class_column(
+def test_gold_items_get_the_round_models_vote_and_the_open_items_pace(
     factory: sessionmaker[Session], tmp_path: Path
 ) -> None:
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -101,20 +101,29 @@ def test_gold_items_get_the_round_model_vote_in_every_class_column(
     _labeled_dataset(factory, tmp_path, truth)
     with transaction(factory) as session:
         job = create_job(session, JobSpec(name="g", dataset="t", labels=LABELS, gold_items=6))
+        started = session.scalars(select(JobItem).where(JobItem.job_id == job.id, JobItem.is_gold)).first()
+        assert started is not None
+        started.started, started.priority = True, -1.0  # someone holds it: its place in the queue stays
         # A round model that never saw class 1 (neutral): its two columns land on classes 0 and 2.
         estimator = Pipeline([("f", TfidfVectorizer()), ("c", LogisticRegression())])
         estimator.fit(["bad awful negative", "great good positive"] * 3, [0, 2] * 3)
-        assert write_gold_votes(session, job, estimator, 1.0, len(LABELS)) == 6
+        open_priorities = np.array([1.5, 1.25, 0.5])
+        seen = refresh_gold_items(
+            session, job, open_priorities, estimator=estimator, temperature=1.0, n_classes=len(LABELS)
+        )
+        assert seen == 6
     with factory() as session:
         rows = session.execute(
-            select(Item.gold_label, JobItem.model_label, JobItem.model_proba)
+            select(Item.gold_label, JobItem.model_label, JobItem.model_proba, JobItem.priority, JobItem.started)
             .join(Item, Item.id == JobItem.item_id)
             .where(JobItem.is_gold)
         ).all()
     assert len(rows) == 6
-    for gold, vote, proba in rows:
+    for gold, vote, proba, priority, was_started in rows:
         assert vote == LABELS.index(gold) and len(proba) == 3 and proba[1] < 1e-6
         assert abs(sum(proba) - 1.0) < 1e-3
+        # Served among the open items, not after all of them (they would sit at priority 0 otherwise).
+        assert priority == -1.0 if was_started else priority in set(open_priorities)
 
 
 def test_gold_tweets_correct_the_estimate_where_the_whole_crowd_errs_alike(tmp_path: Path) -> None:

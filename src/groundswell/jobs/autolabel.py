@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from groundswell.active import AutoLabelSettings, auto_label_round
 from groundswell.domain import JobState, WorkState
 from groundswell.jobs.consolidation import request_consolidation
-from groundswell.jobs.gold import write_gold_votes
+from groundswell.jobs.gold import refresh_gold_items
 from groundswell.jobs.lifecycle import job_labels, maybe_complete
 from groundswell.jobs.posterior import fit_job_posterior, posterior_rule
 from groundswell.store.queue import enqueue
@@ -290,8 +290,16 @@ def auto_label_job(
     _write_priorities(session, job, data["ids"], data["open"], result.priority, set(labeled), votes)
     if settings.model_vote and result.certification == "cross-fit":
         _write_held_out_votes(session, job, data["ids"], result)
-    if settings.model_vote and result.estimator is not None and result.temperature is not None:
-        write_gold_votes(session, job, result.estimator, result.temperature, len(labels))
+    still_open = data["open"] & ~np.isin(data["ids"], labeled)
+    refresh_gold_items(
+        session,
+        job,
+        result.priority[still_open],
+        estimator=result.estimator if settings.model_vote else None,
+        temperature=result.temperature,
+        n_classes=len(labels),
+        random_state=random_state + number,
+    )
     choice = result.threshold
     session.add(
         AutoLabelRound(

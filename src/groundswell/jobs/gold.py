@@ -25,7 +25,7 @@ from groundswell.active import apply_temperature
 from groundswell.errors import InvalidInputError
 from groundswell.store.tables import Item, Job, JobItem
 
-__all__ = ["mark_gold_items", "write_gold_votes"]
+__all__ = ["mark_gold_items", "refresh_gold_items"]
 
 _CHUNK = 5000
 
@@ -63,31 +63,44 @@ def mark_gold_items(session: Session, job: Job, count: int, labels: list[str]) -
     return count
 
 
-def write_gold_votes(session: Session, job: Job, estimator: Any, temperature: float, n_classes: int) -> int:
-    """Give every gold item the round model's calibrated vote (it never trains on gold labels), refreshed each
-    round as the labeled items' held-out votes are, so a gold tweet's prior is drawn like any other's."""
+def refresh_gold_items(
+    session: Session,
+    job: Job,
+    open_priorities: Any,
+    *,
+    estimator: Any | None,
+    temperature: float | None,
+    n_classes: int,
+    random_state: int = 0,
+) -> int:
+    """After an automated-labeling round: give every gold item the round model's calibrated vote (it never
+    trains on gold labels; refreshed each round as the labeled items' held-out votes are), and give the gold
+    items nobody has started a routing priority drawn at random from the open items' (``open_priorities``), so
+    gold tweets are served at the pace of the rest, not all at the end. Returns how many gold items it saw."""
     rows = session.execute(
-        select(JobItem.item_id, Item.text)
+        select(JobItem.item_id, Item.text, JobItem.started, JobItem.is_done)
         .join(Item, Item.id == JobItem.item_id)
         .where(JobItem.job_id == job.id, JobItem.is_gold)
         .order_by(JobItem.item_id)
     ).all()
-    if not rows or estimator is None:
+    if not rows:
         return 0
-    raw = estimator.predict_proba([text for _, text in rows])
-    full = np.full((len(rows), n_classes), 1e-12)  # a class the round never saw gets no probability
-    full[:, np.asarray(estimator.classes_, dtype=np.intp)] = raw
-    proba = apply_temperature(full, temperature)
-    updates = [
-        {
-            "job_id": job.id,
-            "item_id": int(item_id),
-            "model_label": int(np.argmax(row)),
-            "model_confidence": float(np.max(row)),
-            "model_proba": [round(float(x), 5) for x in row],
-        }
-        for (item_id, _), row in zip(rows, proba, strict=True)
-    ]
+    updates: list[dict[str, Any]] = [{"job_id": job.id, "item_id": int(row[0])} for row in rows]
+    pool = np.asarray(open_priorities, dtype=np.float64)
+    if len(pool):
+        draws = np.random.default_rng(random_state).choice(pool, size=len(rows))
+        for update_row, row, draw in zip(updates, rows, draws, strict=True):
+            if not row[2] and not row[3]:  # neither started nor done
+                update_row["priority"] = float(draw)
+    if estimator is not None and temperature is not None:
+        raw = estimator.predict_proba([row[1] for row in rows])
+        full = np.full((len(rows), n_classes), 1e-12)  # a class the round never saw gets no probability
+        full[:, np.asarray(estimator.classes_, dtype=np.intp)] = raw
+        for update_row, proba in zip(updates, apply_temperature(full, temperature), strict=True):
+            update_row["model_label"] = int(np.argmax(proba))
+            update_row["model_confidence"] = float(np.max(proba))
+            update_row["model_proba"] = [round(float(x), 5) for x in proba]
+    updates = [row for row in updates if len(row) > 2]
     for start in range(0, len(updates), _CHUNK):
         session.execute(update(JobItem), updates[start : start + _CHUNK])
-    return len(updates)
+    return len(rows)

@@ -5,21 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from factories import LABELS, answer, make_dataset, make_job, make_workers, take
+from factories import LABELS, answer, make_dataset, make_job, make_workers, take, write_jsonl
 from groundswell.domain import JobState
 from groundswell.errors import InvalidInputError
-from groundswell.jobs import Task, get_job
+from groundswell.ingest import ReadOptions, import_dataset
+from groundswell.jobs import JobSpec, Task, create_job, get_job
 from groundswell.jobs.consolidation import consolidate_job
 from groundswell.jobs.job_settings import consolidation_settings
 from groundswell.jobs.posterior import POSTERIOR_METHOD
 from groundswell.jobs.redundancy import REVIEW_WORK, review_redundancy
 from groundswell.runner import run_pending
 from groundswell.store.db import transaction
-from groundswell.store.tables import ConsolidatedLabel, JobItem, Work, WorkerSkill
+from groundswell.store.tables import ConsolidatedLabel, Item, JobItem, Work, WorkerSkill
 
 SETTINGS = {"dynamic_redundancy": True, "redundancy_rule": "posterior", "redundancy_threshold": 0.8}
 
@@ -197,3 +199,47 @@ def test_the_simulator_runs_the_reviews_of_a_posterior_job_without_auto_labeling
     assert any(accepted >= 2 for _, accepted, _ in rows.values())
     with factory() as session:
         assert get_job(session, job).state is JobState.COMPLETED
+
+
+@pytest.mark.parametrize(("gold_items", "target"), [(0, 0.8), (40, 0.93)])
+def test_answers_already_asked_for_count_toward_the_target_once_gold_checks_the_estimate(
+    factory: sessionmaker[Session], tmp_path: Any, gold_items: int, target: float
+) -> None:
+    """Two reviews with no answer between them: with gold tweets the second asks for nothing more (the first
+    one's pending answers cover the shortfall); without gold it asks again, the job's margin against a
+    posterior that runs high while most tweets have one answer (see jobs.redundancy)."""
+    rng = np.random.default_rng(3)
+    truth = rng.choice(LABELS, size=240)
+    rows = [{"source": f"tweet {i}", "label": str(t)} for i, t in enumerate(truth)]
+    import_dataset(
+        factory, str(write_jsonl(tmp_path / "t.jsonl", rows)), name="t", options=ReadOptions(label_column="label")
+    )
+    with transaction(factory) as session:
+        create_job(
+            session, JobSpec(name="j", dataset="t", labels=LABELS, accuracy_target=target, gold_items=gold_items)
+        )
+        session.flush()
+        get_job(session, "j").state = JobState.RUNNING
+    with factory() as session:
+        truth_of = dict(session.execute(select(Item.id, Item.gold_label)).all())
+    for worker in make_workers(factory, 3):
+        while isinstance(task := take(factory, "j", worker), Task):
+            right = rng.random() < 0.8
+            label = (
+                truth_of[task.item_id] if right else str(rng.choice([x for x in LABELS if x != truth_of[task.item_id]]))
+            )
+            answer(factory, worker, task, label=label)
+    with transaction(factory) as session:
+        first = review_redundancy(session, get_job(session, "j"))
+    with transaction(factory) as session:
+        second = review_redundancy(session, get_job(session, "j"))
+    # Targets a little above each job's first estimate (gold corrects this crowd's estimate upward), so that the
+    # first review reopens some tweets, not all.
+    assert 0 < first["items_reopened"] < 240 and first["estimate"]["accuracy"] < target
+    assert second["pending_gain"] >= first["expected_gain"] - 1e-9 > 0
+    assert second["pending_counted"] is bool(gold_items)
+    if gold_items:
+        assert first["gold_calibration"]["items"] == gold_items
+        assert second["items_reopened"] == 0
+    else:
+        assert second["items_reopened"] > 0

@@ -600,6 +600,21 @@ def report_merged(args: argparse.Namespace) -> None:
     n_items = saved[0]["items"]
     if any(run["items"] != n_items for run in saved):
         raise SystemExit("the runs to merge labeled different numbers of tweets")
+    if all("pools" in run for run in saved):  # --pools runs side by side: one table over all their pools
+        pools = {name: result for run in saved for name, result in run["pools"].items()}
+        args.n_items = n_items
+        lines = pools_report_lines(pools, args, n_items)
+        print("\n".join(lines))
+        if not args.no_write:
+            commands = "; ".join(run["command"] for run in saved)
+            write_section(
+                args.section,
+                f"Labeling economics on {len(pools)} annotator pools: A (3 votes) and C (accuracy target = A's), "
+                f"{n_items:,} tweets",
+                lines,
+                command=f"{commands} (run side by side), then python bench/economics.py " + shlex.join(sys.argv[1:]),
+            )
+        return
     results = {name: result for run in saved for name, result in sorted(run["results"].items())}
     results = dict(sorted(results.items()))
     lines = report_lines(results, args, n_items)

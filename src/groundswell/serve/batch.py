@@ -31,7 +31,14 @@ import numpy as np
 from groundswell.errors import InvalidInputError, UsageError
 from groundswell.ingest.sources import fs_for
 from groundswell.ml import read_card
-from groundswell.serve.predictor import Prediction, Predictor, creation_date, freeze_heap, prediction_attributes
+from groundswell.serve.predictor import (
+    Prediction,
+    Predictor,
+    creation_date,
+    freeze_heap,
+    prediction_attributes,
+    top_class,
+)
 
 __all__ = ["ENGINES", "BatchReport", "predict_file", "top_class"]
 
@@ -115,13 +122,6 @@ def _pool(processes: int, directory: str) -> ProcessPoolExecutor:
     _init_worker(directory)
     context = multiprocessing.get_context("fork")
     return ProcessPoolExecutor(processes, mp_context=context, initializer=_init_worker, initargs=(directory, True))
-
-
-def top_class(predictor: Predictor, texts: list[str]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """The best class index of each text and its probability (what a batch output line records)."""
-    proba = predictor.predict_proba(texts)
-    best = np.argmax(proba, axis=1)
-    return best.astype(np.int32), proba[np.arange(len(texts)), best].astype(np.float32)
 
 
 def _predict_chunk(texts: list[str]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:

@@ -23,7 +23,15 @@ import numpy as np
 
 from groundswell.ml import CARD_FILE, LoadedModel, ModelCard, compile_linear, load_model, predict_proba_full
 
-__all__ = ["ModelHolder", "Prediction", "Predictor", "creation_date", "freeze_heap", "prediction_attributes"]
+__all__ = [
+    "ModelHolder",
+    "Prediction",
+    "Predictor",
+    "creation_date",
+    "freeze_heap",
+    "prediction_attributes",
+    "top_class",
+]
 
 
 @dataclass(frozen=True)
@@ -182,3 +190,11 @@ class ModelHolder:
             self._stamp = stamp
             return False
         return True
+
+
+def top_class(predictor: Predictor, texts: list[str]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The best class index of each text and its probability (what a batch output line records). Here, beside
+    the predictor, so both batch engines (in-process and Ray) use it without importing each other."""
+    proba = predictor.predict_proba(texts)
+    best = np.argmax(proba, axis=1)
+    return best.astype(np.int32), proba[np.arange(len(texts)), best].astype(np.float32)

@@ -25,7 +25,7 @@ import numpy as np
 
 from groundswell.errors import MissingOptionalDependencyError
 from groundswell.ml import CARD_FILE, MODEL_FILE
-from groundswell.serve.predictor import Predictor, freeze_heap
+from groundswell.serve.predictor import Predictor, freeze_heap, top_class
 
 __all__ = ["RAY_INSTALL", "ray_available", "ray_chunk_results", "require_ray"]
 
@@ -68,8 +68,6 @@ class _ChunkPredictor:
         freeze_heap()
 
     def predict(self, texts: list[str]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-        from groundswell.serve.batch import top_class
-
         return top_class(self.predictor, texts)
 
 

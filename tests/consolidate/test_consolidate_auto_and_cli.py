@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 import groundswell.consolidate as consolidate_pkg
-from groundswell.cli.consolidate_cmd import register
+from groundswell.cli.consolidate import register
 from groundswell.consolidate import (
     AutoAggregator,
     DawidSkene,

@@ -207,7 +207,7 @@ def test_export_to_s3(sqlite_url: str, s3_bucket: tuple[str, dict[str, object]],
 
 
 def test_job_consolidate_and_export_commands(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from groundswell.cli.job_consolidate_cmd import register
+    from groundswell.cli.job import app as job_app
     from groundswell.store import make_engine, make_session_factory, upgrade
 
     engine = make_engine(sqlite_url)
@@ -219,8 +219,6 @@ def test_job_consolidate_and_export_commands(sqlite_url: str, tmp_path: Path, mo
     finally:
         engine.dispose()
     app = typer.Typer()
-    job_app = typer.Typer()
-    register(job_app)
     app.add_typer(job_app, name="job")
     monkeypatch.setenv("GROUNDSWELL_DATABASE_URL", sqlite_url)
     runner = CliRunner()

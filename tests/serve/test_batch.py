@@ -15,7 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from factories import write_jsonl
-from groundswell.cli import serve_cmd, train_cmd
+from groundswell.cli import endpoint, train
 from groundswell.errors import MissingOptionalDependencyError
 from groundswell.serve import Predictor, make_app, predict_file
 
@@ -119,8 +119,8 @@ def test_train_serve_predict_round_trip(tmp_path: Path, live_server: Any) -> Non
         for n in (1, 2)
     ]
     app = typer.Typer()
-    train_cmd.register(app)
-    serve_cmd.register(app)
+    train.register(app)
+    endpoint.register(app)
     runner = CliRunner()
     path = write_jsonl(tmp_path / "labeled.manifest", manifest)
     model = tmp_path / "model"
@@ -147,7 +147,7 @@ def test_train_serve_predict_round_trip(tmp_path: Path, live_server: Any) -> Non
 
 def test_predict_cli_errors(model_dir: Path, tmp_path: Path) -> None:
     app = typer.Typer()
-    serve_cmd.register(app)
+    endpoint.register(app)
     runner = CliRunner(env={"COLUMNS": "200"})
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"source": "ok"}, "{oops"])
     result = runner.invoke(app, ["predict", str(model_dir), str(bad), "--out", str(tmp_path / "o.jsonl")])
@@ -170,7 +170,7 @@ def test_engine_ray_without_the_extra_names_the_install(
         predict_file(model_dir, str(source), str(tmp_path / "out.jsonl"), engine="ray")
     assert not (tmp_path / "out.jsonl").exists()
     app = typer.Typer()
-    serve_cmd.register(app)
+    endpoint.register(app)
     result = CliRunner(env={"COLUMNS": "200"}).invoke(
         app, ["predict", str(model_dir), str(source), "--out", str(tmp_path / "out.jsonl"), "--engine", "ray"]
     )

@@ -225,7 +225,7 @@ def test_endpoint_serve_command_in_a_subprocess(model_dir: Path, tmp_path: Path)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     code = (
-        "import typer; from groundswell.cli import serve_cmd; app = typer.Typer(); serve_cmd.register(app);"
+        "import typer; from groundswell.cli import endpoint; app = typer.Typer(); endpoint.register(app);"
         "app.callback()(lambda: None); app()"
     )
     args = ["endpoint", "serve", str(model_dir), "--port", str(port), "--capture-dir", str(tmp_path / "cap")]

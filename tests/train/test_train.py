@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from factories import write_jsonl
-from groundswell.cli import train_cmd
+from groundswell.cli import train as train_cli
 from groundswell.errors import InvalidInputError
 from groundswell.ml import load_model
 from groundswell.store.db import transaction
@@ -47,7 +47,7 @@ def output_line(text: str, index: int, **extra: Any) -> dict[str, Any]:
 
 def cli() -> typer.Typer:
     app = typer.Typer()
-    train_cmd.register(app)
+    train_cli.register(app)
 
     @app.callback()
     def _root() -> None:

@@ -5,20 +5,7 @@ from __future__ import annotations
 import typer
 
 from groundswell import __version__
-from groundswell.cli import (
-    consolidate_cmd,
-    dataset,
-    db,
-    demo,
-    job_consolidate_cmd,
-    jobs,
-    people,
-    runner_cmd,
-    serve,
-    serve_cmd,
-    simulate_cmd,
-    train_cmd,
-)
+from groundswell.cli import consolidate, dataset, db, demo, endpoint, job, people, runner, simulate, train, web
 
 __all__ = ["app", "main"]
 
@@ -30,17 +17,16 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(dataset.app, name="dataset")
-app.add_typer(jobs.app, name="job")
+app.add_typer(job.app, name="job")
 app.add_typer(people.admin_app, name="admin")
 app.add_typer(people.worker_app, name="worker")
-app.command("serve")(serve.serve_command)
+app.command("serve")(web.serve_command)
 app.command("demo")(demo.demo_command)
-consolidate_cmd.register(app)
-job_consolidate_cmd.register(jobs.app)
-runner_cmd.register(app)
-train_cmd.register(app)
-serve_cmd.register(app)
-simulate_cmd.register(app)
+consolidate.register(app)
+runner.register(app)
+train.register(app)
+endpoint.register(app)
+simulate.register(app)
 
 
 def _version(value: bool) -> None:

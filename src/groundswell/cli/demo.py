@@ -13,7 +13,7 @@ from rich.table import Table
 
 from groundswell import jobs
 from groundswell.cli._common import console, handle_errors, state
-from groundswell.cli.serve import serve_command
+from groundswell.cli.web import serve_command
 from groundswell.errors import NotFoundError
 from groundswell.ingest import ReadOptions, describe_dataset, import_dataset
 from groundswell.store.db import transaction

@@ -15,8 +15,8 @@ from factories import LABELS, answer, make_dataset, make_job, make_workers, take
 from groundswell.domain import JobState
 from groundswell.errors import InvalidInputError
 from groundswell.jobs import JobSpec, Task, create_job, get_job
-from groundswell.jobs.agreement import agreement_summary, worker_skills
 from groundswell.jobs.consolidation import consolidate_job
+from groundswell.jobs.worker_agreement import agreement_summary, worker_skills
 from groundswell.store.db import transaction
 from groundswell.store.tables import ConsolidatedLabel, Item, JobItem, Judgment, utcnow
 

@@ -15,10 +15,10 @@ from groundswell.cli._common import console, err_console, handle_errors, state
 from groundswell.consolidate import METHODS
 from groundswell.errors import InvalidInputError, UsageError
 from groundswell.jobs import get_job
-from groundswell.jobs.agreement import agreement_summary
 from groundswell.jobs.consolidation import consolidate_job
 from groundswell.jobs.exports import write_worker_responses_jsonl
 from groundswell.jobs.manifest import FORMATS, export_job
+from groundswell.jobs.worker_agreement import agreement_summary
 from groundswell.store.db import transaction
 
 app = typer.Typer(help="Create labeling jobs and start, pause or stop them.", no_args_is_help=True)

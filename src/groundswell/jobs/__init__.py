@@ -4,7 +4,9 @@ The web app and the CLI call these functions and nothing below them; they take a
 plain values, and raise the errors of ``groundswell.errors``.
 """
 
-from groundswell.jobs.access import (
+from groundswell.jobs.labels import parse_label_config, parse_labels
+from groundswell.jobs.lifecycle import JobSpec, change_state, create_job, get_job, job_labels, list_jobs
+from groundswell.jobs.people import (
     create_admin,
     create_invite,
     create_web_session,
@@ -14,8 +16,6 @@ from groundswell.jobs.access import (
     worker_for_api_key,
     worker_for_session,
 )
-from groundswell.jobs.labels import parse_label_config, parse_labels
-from groundswell.jobs.lifecycle import JobSpec, change_state, create_job, get_job, job_labels, list_jobs
 from groundswell.jobs.progress import AnnotatorStats, JobProgress, annotator_stats, job_progress
 from groundswell.jobs.quality import JobQuality, job_quality
 from groundswell.jobs.routing import NoTask, SubmitResult, Task, next_task, submit_answer

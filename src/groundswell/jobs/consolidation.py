@@ -19,7 +19,7 @@ single judgment gets **0.0**: Ground Truth reports 0.00 with one worker per obje
 nothing about agreement. Dawid–Skene confidences are the models' calibrated posteriors.
 
 Gold items (``job_items.is_gold``) inform worker skills but never get a consolidated label, so they never
-reach an output manifest. The admin page reads the results through :mod:`groundswell.jobs.agreement`.
+reach an output manifest. The admin page reads the results through :mod:`groundswell.jobs.worker_agreement`.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from groundswell.jobs.access import session_token_digest
+from groundswell.jobs.people import session_token_digest
 from groundswell.jobs.routing import (
     SubmitResult,
     Task,

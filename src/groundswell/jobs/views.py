@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 
 from groundswell.domain import JobState
 from groundswell.errors import NotFoundError
-from groundswell.jobs.access import may_work_on
 from groundswell.jobs.answers import effective_judgments_query
+from groundswell.jobs.people import may_work_on
 from groundswell.store.tables import Dataset, Job, JobTeam, Judgment, Team, Worker
 
 __all__ = ["dataset_name", "job_team_names", "jobs_for_worker", "my_judgments", "visible_judgment"]

@@ -12,10 +12,10 @@ from markdown_it import MarkdownIt
 
 from groundswell import jobs
 from groundswell.errors import GroundswellError, PermissionDeniedError
-from groundswell.jobs.access import end_web_session
-from groundswell.jobs.agreement import agreement_summary, worker_skills
 from groundswell.jobs.autolabel import autolabel_rounds
+from groundswell.jobs.people import end_web_session
 from groundswell.jobs.views import jobs_for_worker
+from groundswell.jobs.worker_agreement import agreement_summary, worker_skills
 from groundswell.store.db import transaction
 from groundswell.web.auth import SESSION_COOKIE, Principal, authenticate
 from groundswell.web.deps import CredentialsDep, SettingsDep, StoreDep

@@ -10,8 +10,10 @@ estimated from the job's answers) and reopens some of them for one more answer, 
 * ``"target"`` (what ``--accuracy-target`` sets): a **job-level** rule. The job's estimated accuracy is the
   mean probability that each label is right (posterior for human labels, calibrated confidence for machine
   labels); while it is below the target, the items with the highest expected gain per answer are reopened
-  until their gains cover the shortfall (:mod:`groundswell.active.target`). Easy tweets are never asked again
-  just because they sit under a per-tweet threshold, and the job stops asking once the target is met.
+  until their gains, with those of the answers already asked for, cover the shortfall
+  (:mod:`groundswell.active.target`). Easy tweets are never asked again just because they sit under a
+  per-tweet threshold, and the job stops asking once the target is met. Gold tweets (:mod:`groundswell.jobs.gold`)
+  are reopened by the same cutoff, so they stay a sample of the process that labels the rest.
 * ``"posterior"``: a per-tweet threshold, ``redundancy_threshold``, on the posterior's top probability.
 
 Both respect the job's ``budget`` of human answers. Why in the runner rather than on every submit: the rules

@@ -32,7 +32,10 @@ accuracy target, A's measured accuracy on that pool (:func:`target_job_spec`; un
 ``accuracy_target`` it falls back on today's C settings). The report (section ``economics-pools``) gives per pool
 both strategies' human answers per tweet, accuracy, C's machine labels, the saving and whether C reached A's
 accuracy less half a point with at most half of A's answers; ``--targets 0.80,0.85,0.90`` also runs C at those
-targets and draws accuracy against human answers per tweet, one plot per pool (``economics-pool-<name>.png``).
+targets (a signed entry, ``-0.03,+0.02``, is an offset from A's accuracy on each pool, so one sweep suits pools
+of any quality) and draws accuracy against human answers per tweet, one plot per pool
+(``economics-pool-<name>.png``); ``--c-query-strategies random,diverse`` runs C at A's accuracy with those
+active-learning query strategies instead of the default, reported in a table of their own.
 
 Usage::
 
@@ -294,7 +297,9 @@ def main() -> None:
         help="NAME[,NAME...] or all: pools of bench/pools.py, each labeled by A and by C with A's accuracy as target.",
     )
     parser.add_argument(
-        "--targets", help="With --pools: also run C at these targets (0.80,0.85,0.90), one plot per pool."
+        "--targets",
+        help="With --pools: also run C at these targets (0.80,0.85,0.90; a signed entry such as -0.03 or +0.02 is "
+        "an offset from A's accuracy on each pool), one plot per pool.",
     )
     parser.add_argument(
         "--c-query-strategies",
@@ -407,12 +412,19 @@ def run_c(
     return result | {"target": target}
 
 
+def sweep_target(entry: str, a_accuracy: float) -> float:
+    """A ``--targets`` entry as a target: ``0.85`` as given, ``-0.03`` / ``+0.02`` relative to A's accuracy."""
+    if entry[0] in "+-":
+        return round(min(0.995, max(0.34, a_accuracy + float(entry))), 4)
+    return float(entry)
+
+
 def run_pools(args: argparse.Namespace) -> None:
     from pools import POOLS, summary
 
     names = list(POOLS) if args.pools == "all" else [n.strip() for n in args.pools.split(",") if n.strip()]
     documents = {name: pool_document(name, args.seed) for name in names}
-    targets = [float(t) for t in args.targets.split(",")] if args.targets else []
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()] if args.targets else []
     if targets and not has_accuracy_target():
         print("JobSpec has no accuracy_target yet: C runs today's settings, which ignore targets; --targets skipped")
         targets = []
@@ -431,7 +443,10 @@ def run_pools(args: argparse.Namespace) -> None:
             target = round(a["report"]["accuracy"] or 0.0, 4)
             c = run_c("econ-c", target, source, args, document)
             print("  C:", json.dumps(c.get("report") or c), f"{c.get('seconds', 0):.0f} s", flush=True)
-            sweep = [run_c(f"econ-c-{round(t * 1000)}", t, source, args, document) for t in targets]
+            sweep = [
+                run_c(f"econ-c-{round(t * 1000)}", t, source, args, document)
+                for t in (sweep_target(entry, target) for entry in targets)
+            ]
             by_strategy = {}
             for strategy in [q for q in (args.c_query_strategies or "").split(",") if q]:
                 by_strategy[strategy] = run_c(f"econ-c-{strategy}", target, source, args, document, strategy)
@@ -537,6 +552,31 @@ def pools_report_lines(results: dict[str, dict[str, Any]], args: argparse.Namesp
             )
         lines.append("")
         lines += [f"![{name}](economics-pool-{name}.png)" for name in results]
+    by_strategy = [
+        (name, strategy, run)
+        for name, result in results.items()
+        for strategy, run in (result.get("query_strategies") or {}).items()
+    ]
+    if by_strategy:
+        lines += [
+            "",
+            "C at A's accuracy with other active-learning query strategies (the default, least-confidence, is C "
+            "above):",
+            "",
+            "| pool | query strategy | answers / tweet | accuracy | C's own estimate | machine-labeled | their "
+            "accuracy | saving | met? | run time |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        ]
+        for name, strategy, run in [(n, "least-confidence (C)", results[n]["C"]) for n in results] + by_strategy:
+            r, a = run.get("report"), results[name]["A"]["report"]
+            if r is None:
+                lines.append(f"| {name} | {strategy} | refused: {run['error']} | | | | | | | |")
+                continue
+            lines.append(
+                f"| {name} | {strategy} | {r['judgments_per_item']:.2f} | {fmt(r['accuracy'])} | "
+                f"{fmt(r.get('estimated_accuracy'))} | {r['machine_labeled']:,} | {fmt(r['accuracy_machine'])} | "
+                f"{saving(a, r):.1%} | {'yes' if meets(a, r) else 'no'} | {run['seconds']:.0f} s |"
+            )
     golds = [(name, result["gold"]) for name, result in results.items() if result.get("gold")]
     if golds:
         lines += [
@@ -605,6 +645,11 @@ def report_merged(args: argparse.Namespace) -> None:
         args.n_items = n_items
         lines = pools_report_lines(pools, args, n_items)
         print("\n".join(lines))
+        plot_dir = args.plot_dir or (None if args.no_write else PLOT.parent)
+        if plot_dir is not None:
+            for name, result in pools.items():
+                if result["sweep"]:
+                    plot_pool(name, result, plot_dir / f"economics-pool-{name}.png", n_items)
         if not args.no_write:
             commands = "; ".join(run["command"] for run in saved)
             write_section(

@@ -17,7 +17,7 @@ from groundswell.domain import JobState
 from groundswell.errors import InvalidInputError
 from groundswell.jobs import JobSpec, create_job, get_job
 from groundswell.jobs.autolabel import AUTO_LABEL_METHOD, autolabel_rounds
-from groundswell.jobs.manifest import export_job
+from groundswell.jobs.exports import export_job
 from groundswell.runner import run_pending
 from groundswell.sim import parametric_pool, simulate_job
 from groundswell.store.db import transaction

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from factories import LABELS, answer, make_job, make_workers, take
 from groundswell.jobs import Task, get_job
 from groundswell.jobs.consolidation import consolidate_job
-from groundswell.jobs.manifest import FLAT_COLUMNS, export_job
+from groundswell.jobs.exports import FLAT_COLUMNS, export_job
 from groundswell.store.db import transaction
 from groundswell.store.tables import Dataset, Item, JobItem
 

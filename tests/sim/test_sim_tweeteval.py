@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from groundswell.ingest import ReadOptions, import_dataset
 from groundswell.jobs import JobSpec, create_job
-from groundswell.jobs.manifest import export_job
+from groundswell.jobs.exports import export_job
 from groundswell.sim import parametric_pool, simulate_job
 from groundswell.store import make_engine, make_session_factory, upgrade
 from groundswell.store.db import transaction

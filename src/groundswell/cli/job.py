@@ -16,8 +16,7 @@ from groundswell.consolidate import METHODS
 from groundswell.errors import InvalidInputError, UsageError
 from groundswell.jobs import get_job
 from groundswell.jobs.consolidation import consolidate_job
-from groundswell.jobs.exports import write_worker_responses_jsonl
-from groundswell.jobs.manifest import FORMATS, export_job
+from groundswell.jobs.exports import FORMATS, export_job, write_worker_responses_jsonl
 from groundswell.jobs.worker_agreement import agreement_summary
 from groundswell.store.db import transaction
 

@@ -28,6 +28,7 @@ __all__ = [
     "PermissionDeniedError",
     "RejectedInputError",
     "UsageError",
+    "error_body",
 ]
 
 
@@ -83,3 +84,9 @@ class PermissionDeniedError(GroundswellError):
 
 class MissingOptionalDependencyError(GroundswellError):
     """An optional extra is needed; the message names the exact install command."""
+
+
+def error_body(message: str, status: int, errors: Sequence[str] | None = None) -> dict[str, object]:
+    """The one JSON error body of every HTTP surface (the web API and the model endpoint):
+    ``{"ok": false, "error": "...", "errors": [...], "status": N}``, so a client parses failures one way."""
+    return {"ok": False, "error": message, "errors": list(errors) if errors else [message], "status": status}

@@ -318,3 +318,30 @@ def test_an_accuracy_target_job_through_the_api_reports_its_estimated_accuracy(
     assert "the dataset has 0 item(s) whose gold label" in _error(
         client.post("/api/v1/jobs", json=gold, headers=admin), 422
     )
+
+
+def test_errors_answer_json_under_the_api_and_a_page_elsewhere(client: TestClient, admin: dict[str, str]) -> None:
+    """One error handler, answering by route: the same missing job is a JSON body under /api/ and an HTML
+    page (with the pages' security headers) on the admin page; a caller who presented no credentials is sent to
+    sign in; a forbidden job is an error page, not the sign-in page."""
+    api = client.get("/api/v1/jobs/nope", headers=admin)
+    assert api.headers["content-type"].startswith("application/json")
+    assert "nope" in _error(api, 404)
+
+    html = client.get("/admin/jobs/nope", headers=admin)
+    assert html.status_code == 404 and html.headers["content-type"].startswith("text/html")
+    assert "Something is not right" in html.text and "nope" in html.text
+    assert "default-src 'self'" in html.headers["content-security-policy"]
+    assert client.get("/no-such-page").headers["content-type"].startswith("text/html")
+    assert client.get("/api/v1/no-such-route").json()["status"] == 404
+
+    signed_out = TestClient(client.app)
+    to_login = signed_out.get("/admin/jobs/api-job", follow_redirects=False)
+    assert to_login.status_code == 303 and to_login.headers["location"] == "/admin/login"
+    annotate = signed_out.get("/annotate/api-job")
+    assert annotate.status_code == 401 and "invite" in annotate.text.lower()
+    assert signed_out.get("/api/v1/jobs/api-job").status_code == 401
+
+    browser, _csrf = _annotator(client, "someone@example.org")
+    forbidden = browser.get("/admin/jobs/api-job")
+    assert forbidden.status_code == 403 and "this needs an admin" in forbidden.text

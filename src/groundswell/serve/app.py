@@ -21,7 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
-from groundswell.errors import GroundswellError
+from groundswell.errors import GroundswellError, error_body
 from groundswell.serve.batcher import MicroBatcher
 from groundswell.serve.capture import DataCapture
 from groundswell.serve.codecs import JSON, MAX_PAYLOAD_BYTES, BodyError, encode_predictions, media_type, parse_body
@@ -33,8 +33,7 @@ _Result = tuple[Prediction, Predictor]
 
 
 def _error(status: int, message: str) -> Response:
-    body = {"ok": False, "error": message, "errors": [message], "status": status}
-    return Response(json.dumps(body), status_code=status, media_type=JSON)
+    return Response(json.dumps(error_body(message, status)), status_code=status, media_type=JSON)
 
 
 class EndpointState:

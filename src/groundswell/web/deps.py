@@ -1,7 +1,21 @@
-"""Typed dependencies shared by the routes."""
+"""Typed dependencies shared by the routes, and :func:`caller`: the request's one transaction with the caller
+authenticated in it.
+
+``with caller(store, creds, admin=True) as call:`` is how a handler starts: it commits when the block ends,
+before the handler returns, so an acknowledged change is stored and a failed commit is answered as an error.
+Why a context manager in the handler and not a FastAPI dependency with ``yield``: on SQLite, transactions of
+one process take turns through an in-process lock (:func:`groundswell.store.db.transaction`), which the async
+hot-path handlers take on the event loop. A dependency holds its transaction from before the handler until
+after it, across a hop through the event loop; a hot-path request waiting for the lock on the loop then
+blocks that hop, and both wait forever (measured: ``tests/web/test_concurrency.py`` timed out). A ``with`` in a
+synchronous handler takes and releases the lock on one worker thread.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -9,9 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from groundswell.jobs.hot_path import HotPath
 from groundswell.settings import Settings
-from groundswell.web.auth import Credentials, credentials
+from groundswell.store.db import transaction
+from groundswell.web.auth import Credentials, Principal, authenticate, credentials
 
-__all__ = ["CredentialsDep", "HotPathDep", "SettingsDep", "StoreDep"]
+__all__ = ["Call", "CredentialsDep", "HotPathDep", "SettingsDep", "StoreDep", "caller"]
 
 
 async def _store(request: Request) -> sessionmaker[Session]:
@@ -33,3 +48,20 @@ StoreDep = Annotated[sessionmaker[Session], Depends(_store)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 CredentialsDep = Annotated[Credentials, Depends(credentials)]
 HotPathDep = Annotated[HotPath, Depends(_hot_path)]
+
+
+@dataclass(frozen=True)
+class Call:
+    """An authenticated request: who calls, and the session of its transaction."""
+
+    session: Session
+    principal: Principal
+
+
+@contextmanager
+def caller(
+    store: sessionmaker[Session], creds: Credentials, *, admin: bool = False, csrf_form_token: str | None = None
+) -> Iterator[Call]:
+    """The request's transaction with its caller resolved (an HTML form passes its CSRF token)."""
+    with transaction(store) as session:
+        yield Call(session, authenticate(session, creds, admin=admin, csrf_form_token=csrf_form_token))

@@ -1,11 +1,16 @@
-"""The one mapping from the error tree to HTTP, and the one JSON error body every API route returns:
-``{"ok": false, "error": "...", "errors": [...], "status": N}``."""
+"""The one mapping from the error tree to HTTP, answered by route: JSON (:func:`groundswell.errors.error_body`)
+under ``/api/``, an HTML page everywhere else.
+
+Routes raise; none catches an error to render it. On a page, a caller who presented no credentials at all is
+sent to sign in instead (the admin login form under ``/admin``, the "open your invite link" page elsewhere):
+to someone who has not signed in yet, "401" is not an error but the next step.
+"""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from groundswell.errors import (
@@ -16,10 +21,14 @@ from groundswell.errors import (
     PermissionDeniedError,
     RejectedInputError,
     UsageError,
+    error_body,
 )
-from groundswell.web.auth import NotAuthenticatedError
+from groundswell.web.auth import SESSION_COOKIE, NotAuthenticatedError
+from groundswell.web.render import page
 
-__all__ = ["error_body", "install_error_handlers", "status_for"]
+__all__ = ["install_error_handlers", "status_for"]
+
+API_PREFIX = "/api/"
 
 
 def status_for(exc: GroundswellError) -> int:
@@ -38,23 +47,39 @@ def status_for(exc: GroundswellError) -> int:
     return 400
 
 
-def error_body(message: str, status: int, errors: list[str] | None = None) -> dict[str, object]:
-    return {"ok": False, "error": message, "errors": errors or [message], "status": status}
+def _answer(
+    request: Request,
+    message: str,
+    status: int,
+    errors: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    if request.url.path.startswith(API_PREFIX):
+        return JSONResponse(error_body(message, status, errors), status_code=status, headers=headers)
+    return page(request, "error.html", status_code=status, message=message, status=status)
+
+
+def _signed_out(request: Request) -> bool:
+    return SESSION_COOKIE not in request.cookies and "authorization" not in request.headers
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GroundswellError)
     async def _domain(request: Request, exc: GroundswellError) -> Response:
         status = status_for(exc)
+        if status == 401 and not request.url.path.startswith(API_PREFIX) and _signed_out(request):
+            if request.url.path.startswith("/admin"):
+                return RedirectResponse("/admin/login", status_code=303)
+            return page(request, "signed_out.html", status_code=401)
         details = [str(p) for p in exc.problems] if isinstance(exc, RejectedInputError) else None
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(error_body(str(exc), status, details), status_code=status, headers=headers)
+        return _answer(request, str(exc), status, details, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        return JSONResponse(error_body(errors[0] if errors else "invalid request", 422, errors), status_code=422)
+        return _answer(request, errors[0] if errors else "invalid request", 422, errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        return JSONResponse(error_body(str(exc.detail), exc.status_code), status_code=exc.status_code)
+        return _answer(request, str(exc.detail), exc.status_code)

@@ -1,7 +1,8 @@
-"""The JSON API (`/api/v1`): thin handlers — parse, authenticate, call one use case, convert the result.
+"""The JSON API (`/api/v1`): thin handlers — parse, call one use case, convert the result; no queries here.
 
 Every handler runs its use case inside one transaction that commits before the response is sent, so an
-acknowledged answer is stored.
+acknowledged answer is stored: :func:`groundswell.web.deps.caller` authenticates the caller in it; the
+hot-path handlers open it themselves only when their one-statement path falls back.
 
 The four annotator hot-path handlers (next, submit, decline, undo) are ``async`` and run their few-millisecond
 transaction on the event loop: measured, handing it to the thread pool cost more than the work itself (17 →
@@ -13,7 +14,6 @@ from __future__ import annotations
 import json
 
 from fastapi import APIRouter, Response, status
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from groundswell import jobs
@@ -28,9 +28,9 @@ from groundswell.jobs.views import (
     visible_judgment,
 )
 from groundswell.store.db import transaction
-from groundswell.store.tables import Item, Job, Judgment
+from groundswell.store.tables import Job, Judgment
 from groundswell.web.auth import authenticate
-from groundswell.web.deps import CredentialsDep, HotPathDep, StoreDep
+from groundswell.web.deps import CredentialsDep, HotPathDep, StoreDep, caller
 from groundswell.web.schemas import (
     AnnotatorStatsPublic,
     JobCreate,
@@ -92,39 +92,34 @@ def _judgment_public(job: Job, judgment: Judgment, external_id: str) -> Judgment
 @router.post("/jobs", status_code=status.HTTP_201_CREATED, response_model=JobPublic, tags=["jobs"])
 def create_job(body: JobCreate, store: StoreDep, creds: CredentialsDep) -> JobPublic:
     """Create a draft job over a dataset. Give ``labels`` or Ground Truth's ``label_config``."""
-    if (body.labels is None) == (body.label_config is None):
-        raise InvalidInputError("give exactly one of 'labels' and 'label_config'")
-    labels = (
-        validate_labels(body.labels)
-        if body.labels is not None
-        else parse_label_config(json.dumps(body.label_config), source="label_config")
-    )
-    spec = jobs.JobSpec(**{**body.model_dump(exclude={"label_config"}), "labels": labels})
-    with transaction(store) as session:
-        authenticate(session, creds, admin=True)
-        job = jobs.create_job(session, spec)
-        return job_public(session, job)
+    with caller(store, creds, admin=True) as call:
+        if (body.labels is None) == (body.label_config is None):
+            raise InvalidInputError("give exactly one of 'labels' and 'label_config'")
+        labels = (
+            validate_labels(body.labels)
+            if body.labels is not None
+            else parse_label_config(json.dumps(body.label_config), source="label_config")
+        )
+        spec = jobs.JobSpec(**{**body.model_dump(exclude={"label_config"}), "labels": labels})
+        return job_public(call.session, jobs.create_job(call.session, spec))
 
 
 @router.get("/jobs", response_model=list[JobPublic], tags=["jobs"])
 def list_jobs(store: StoreDep, creds: CredentialsDep) -> list[JobPublic]:
-    with transaction(store) as session:
-        authenticate(session, creds, admin=True)
-        return [job_public(session, job) for job in jobs.list_jobs(session)]
+    with caller(store, creds, admin=True) as call:
+        return [job_public(call.session, job) for job in jobs.list_jobs(call.session)]
 
 
 @router.get("/jobs/{name}", response_model=JobPublic, tags=["jobs"])
 def get_job(name: str, store: StoreDep, creds: CredentialsDep) -> JobPublic:
-    with transaction(store) as session:
-        authenticate(session, creds, admin=True)
-        return job_public(session, jobs.get_job(session, name))
+    with caller(store, creds, admin=True) as call:
+        return job_public(call.session, jobs.get_job(call.session, name))
 
 
 def _state_route(action: str) -> None:
     def change_job_state(name: str, store: StoreDep, creds: CredentialsDep) -> JobPublic:
-        with transaction(store) as session:
-            authenticate(session, creds, admin=True)
-            return job_public(session, jobs.change_state(session, name, action))
+        with caller(store, creds, admin=True) as call:
+            return job_public(call.session, jobs.change_state(call.session, name, action))
 
     change_job_state.__name__ = f"{action}_job"
     change_job_state.__doc__ = f"{action.capitalize()} the job; transitions the state machine forbids get 409."
@@ -137,20 +132,19 @@ for _action in ("start", "pause", "stop"):
 
 @router.get("/jobs/{name}/annotators", response_model=list[AnnotatorStatsPublic], tags=["jobs"])
 def annotators(name: str, store: StoreDep, creds: CredentialsDep) -> list[AnnotatorStatsPublic]:
-    with transaction(store) as session:
-        authenticate(session, creds, admin=True)
-        return [AnnotatorStatsPublic.of(s) for s in jobs.annotator_stats(session, jobs.get_job(session, name))]
+    with caller(store, creds, admin=True) as call:
+        stats = jobs.annotator_stats(call.session, jobs.get_job(call.session, name))
+        return [AnnotatorStatsPublic.of(s) for s in stats]
 
 
 @router.get("/jobs/{name}/worker-responses", tags=["jobs"], response_class=Response)
 def export_worker_responses(name: str, store: StoreDep, creds: CredentialsDep) -> Response:
     """Raw answers in Ground Truth's worker-response shape, one JSON document per item and line."""
-    with transaction(store) as session:
-        authenticate(session, creds, admin=True)
-        job = jobs.get_job(session, name)
-        body = "".join(worker_response_lines(session, job))
-    headers = {"Content-Disposition": f'attachment; filename="{job.name}-worker-responses.jsonl"'}
-    return Response(body, media_type="application/x-ndjson", headers=headers)
+    with caller(store, creds, admin=True) as call:
+        job = jobs.get_job(call.session, name)
+        body = "".join(worker_response_lines(call.session, job))
+        headers = {"Content-Disposition": f'attachment; filename="{job.name}-worker-responses.jsonl"'}
+        return Response(body, media_type="application/x-ndjson", headers=headers)
 
 
 # --- annotators -------------------------------------------------------------------------------------------------
@@ -158,14 +152,13 @@ def export_worker_responses(name: str, store: StoreDep, creds: CredentialsDep) -
 
 @router.get("/me", response_model=MePublic, tags=["annotate"])
 def me(store: StoreDep, creds: CredentialsDep) -> MePublic:
-    with transaction(store) as session:
-        principal = authenticate(session, creds)
+    with caller(store, creds) as call:
         available = [
-            MeJob(name=job.name, labels=jobs.job_labels(session, job), state=job.state.value)
-            for job in jobs_for_worker(session, principal.worker)
+            MeJob(name=job.name, labels=jobs.job_labels(call.session, job), state=job.state.value)
+            for job in jobs_for_worker(call.session, call.principal.worker)
         ]
-        worker = principal.worker
-        return MePublic(worker_id=worker.id, name=worker.display_name, is_admin=principal.is_admin, jobs=available)
+        worker = call.principal.worker
+        return MePublic(worker_id=worker.id, name=worker.display_name, is_admin=call.principal.is_admin, jobs=available)
 
 
 @router.post("/jobs/{name}/tasks/next", response_model=NextTaskResponse, tags=["annotate"])
@@ -244,33 +237,29 @@ async def undo(name: str, store: StoreDep, creds: CredentialsDep) -> TaskPublic:
 @router.get("/jobs/{name}/stats/me", response_model=AnnotatorStatsPublic | None, tags=["annotate"])
 def my_stats(name: str, store: StoreDep, creds: CredentialsDep) -> AnnotatorStatsPublic | None:
     """The caller's own count and pace in a job."""
-    with transaction(store) as session:
-        principal = authenticate(session, creds)
-        job = jobs.get_job(session, name)
-        stats = jobs.annotator_stats(session, job, worker_id=principal.worker.id)
+    with caller(store, creds) as call:
+        job = jobs.get_job(call.session, name)
+        stats = jobs.annotator_stats(call.session, job, worker_id=call.principal.worker.id)
         return AnnotatorStatsPublic.of(stats[0]) if stats else None
 
 
 @router.get("/jobs/{name}/judgments/mine", response_model=list[JudgmentPublic], tags=["annotate"])
 def mine(name: str, store: StoreDep, creds: CredentialsDep) -> list[JudgmentPublic]:
     """The caller's own current answers in a job (never anyone else's)."""
-    with transaction(store) as session:
-        principal = authenticate(session, creds)
-        job = jobs.get_job(session, name)
-        rows = my_judgments(session, job, principal.worker)
-        external = dict(
-            session.execute(select(Item.id, Item.external_id).where(Item.id.in_([r.item_id for r in rows]))).all()
-        )
-        return [_judgment_public(job, r, external.get(r.item_id, "")) for r in rows]
+    with caller(store, creds) as call:
+        job = jobs.get_job(call.session, name)
+        return [
+            _judgment_public(job, row, external_id)
+            for row, external_id in my_judgments(call.session, job, call.principal.worker)
+        ]
 
 
 @router.get("/judgments/{judgment_id}", response_model=JudgmentPublic, tags=["annotate"])
 def judgment(judgment_id: int, store: StoreDep, creds: CredentialsDep) -> JudgmentPublic:
     """One judgment: admins see any; an annotator sees only their own (others are 404)."""
-    with transaction(store) as session:
-        principal = authenticate(session, creds)
-        row = visible_judgment(session, principal.worker, judgment_id, is_admin=principal.is_admin)
-        job = session.get(Job, row.job_id)
-        item = session.get(Item, row.item_id)
-        assert job is not None and item is not None
-        return _judgment_public(job, row, item.external_id)
+    with caller(store, creds) as call:
+        principal = call.principal
+        row, job, external_id = visible_judgment(
+            call.session, principal.worker, judgment_id, is_admin=principal.is_admin
+        )
+        return _judgment_public(job, row, external_id)

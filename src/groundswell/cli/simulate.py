@@ -11,6 +11,7 @@ import typer
 from groundswell.cli._common import console, handle_errors, state
 from groundswell.errors import UsageError
 from groundswell.sim import load_pool, simulate_job
+from groundswell.sim.driver import ANSWERS_PER_MINUTE
 
 __all__ = ["register", "simulate_command"]
 
@@ -22,6 +23,14 @@ def simulate_command(
     report: Annotated[Path, typer.Option("--report", help="Where to write the JSON report.")],
     seed: Annotated[int, typer.Option(help="Seed for who answers and what they answer.")] = 0,
     max_judgments: Annotated[int | None, typer.Option(help="Stop after this many answers.", min=1)] = None,
+    answers_per_minute: Annotated[
+        int,
+        typer.Option(
+            help="The simulated crowd's pace: a full consolidation every this many answers, as the runner does "
+            "once a minute (counted in answers, so the same seed gives the same result on any machine).",
+            min=1,
+        ),
+    ] = ANSWERS_PER_MINUTE,
 ) -> None:
     """Drive JOB to the end with simulated annotators (same routing and submit code as the API), then write
     {"items", "human_judgments", "judgments_per_item", "machine_labeled", "accuracy", "accuracy_human",
@@ -38,6 +47,7 @@ def simulate_command(
                 crowd,
                 random_state=seed,
                 max_judgments=max_judgments,
+                answers_per_minute=answers_per_minute,
                 on_progress=lambda n: status.update(f"simulating annotators… {n:,} answers"),
             )
         try:

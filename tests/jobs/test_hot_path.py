@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from factories import LABELS, answer, make_dataset, make_job, make_workers, take
 from groundswell.errors import ConflictError, InvalidInputError, NotFoundError
 from groundswell.jobs import NoTask, Task, change_state, create_invite, decline_task, get_job, redeem_invite
-from groundswell.jobs import routing_sql as sql
-from groundswell.jobs.hot_path import HotPath
+from groundswell.jobs.annotate import routing_sql as sql
+from groundswell.jobs.annotate.hot_path import HotPath
 from groundswell.jobs.people import session_token_digest
 from groundswell.store import make_engine, make_session_factory, upgrade
 from groundswell.store.db import transaction

@@ -14,8 +14,8 @@ from factories import answer, make_dataset, make_job, make_workers, take
 from groundswell.domain import JobState
 from groundswell.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from groundswell.jobs import NoTask, Task, change_state, decline_task, get_job, undo_last_answer
+from groundswell.jobs.annotate.routing_sql import STARTED_WINDOW
 from groundswell.jobs.answers import effective_judgments_query
-from groundswell.jobs.routing_sql import STARTED_WINDOW
 from groundswell.store.db import transaction
 from groundswell.store.tables import JobItem, Judgment, utcnow
 

@@ -4,6 +4,8 @@ The web app and the CLI call these functions and nothing below them; they take a
 plain values, and raise the errors of ``groundswell.errors``.
 """
 
+from groundswell.jobs.annotate.routing import NoTask, SubmitResult, Task, next_task, submit_answer
+from groundswell.jobs.annotate.take_back import decline_task, undo_last_answer
 from groundswell.jobs.labels import parse_label_config, parse_labels
 from groundswell.jobs.lifecycle import JobSpec, change_state, create_job, get_job, job_labels, list_jobs
 from groundswell.jobs.people import (
@@ -18,8 +20,6 @@ from groundswell.jobs.people import (
 )
 from groundswell.jobs.progress import AnnotatorStats, JobProgress, annotator_stats, job_progress
 from groundswell.jobs.quality import JobQuality, job_quality
-from groundswell.jobs.routing import NoTask, SubmitResult, Task, next_task, submit_answer
-from groundswell.jobs.take_back import decline_task, undo_last_answer
 
 __all__ = [
     "AnnotatorStats",

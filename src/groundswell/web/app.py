@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from groundswell import __version__
-from groundswell.jobs.hot_path import HotPath
+from groundswell.jobs.annotate.hot_path import HotPath
 from groundswell.settings import Settings
 from groundswell.store import make_engine, make_session_factory, upgrade
 from groundswell.web.errors import install_error_handlers

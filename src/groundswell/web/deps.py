@@ -21,7 +21,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from groundswell.jobs.hot_path import HotPath
+from groundswell.jobs.annotate.hot_path import HotPath
 from groundswell.settings import Settings
 from groundswell.store.db import transaction
 from groundswell.web.auth import Credentials, Principal, authenticate, credentials

@@ -6,12 +6,12 @@ the common case in one statement: ``groundswell_submit`` stores an answer (judgm
 majority vote) and, when asked, leases the worker's next task through ``groundswell_next_task``. Their
 ``_as`` variants first sign the annotator in by their browser session and CSRF token, so that a request from
 the annotator UI is one statement in autocommit mode, without BEGIN and COMMIT round trips
-(``groundswell.jobs.hot_path``).
+(``groundswell.jobs.annotate.hot_path``).
 
 They handle only the common case and answer ``'fallback'`` for everything else (a replayed or foreign
 lease, a declined or expired one, an unknown label, a paused or finished job, dynamic redundancy's vote rule,
 stale leases to sweep, team restrictions, ``max_concurrent_tasks``, no item left), having changed nothing
-for that part; ``groundswell.jobs.routing`` then runs its general Python path, which gives every error its
+for that part; ``groundswell.jobs.annotate.routing`` then runs its general Python path, which gives every error its
 message. So the rules live in Python, and these functions are a faster route to the same results for the
 cases they take: the tests run every routing path on PostgreSQL, where these functions are in use.
 
@@ -186,7 +186,7 @@ BEGIN
      WHERE job_id = c.job_id AND item_id = c.item_id;
     IF NOT c.is_gold THEN
         -- The majority vote of each worker's latest answer; a tie goes to the tied label at position
-        -- item id mod (number tied), in label order: jobs.consolidation.incremental_update's rule.
+        -- item id mod (number tied), in label order: jobs.annotate.answer_vote.incremental_update's rule.
         SELECT array_agg(v.label) INTO votes
           FROM (SELECT DISTINCT ON (x.worker_id) x.label FROM judgments x
                  WHERE x.job_id = c.job_id AND x.item_id = c.item_id

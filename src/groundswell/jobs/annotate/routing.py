@@ -6,10 +6,10 @@ never answers an item twice. Every change to an item's counters happens with its
 anything that would over-assign, so a bug here fails loudly instead of over-labelling.
 
 On PostgreSQL the common case of an answer and of a next task runs as one statement, in the server-side
-functions of migration 0005 (:mod:`groundswell.jobs.hot_path` calls them straight from the web layer); they
+functions of migration 0005 (:mod:`groundswell.jobs.annotate.hot_path` calls them straight from the web layer); they
 answer "fallback" for anything else, having done nothing, and the code here runs instead. This code is the
 reference for every rule: the tests run it on SQLite and the functions on PostgreSQL, against the same
-expectations. Skipping and undoing are in :mod:`groundswell.jobs.take_back`.
+expectations. Skipping and undoing are in :mod:`groundswell.jobs.annotate.take_back`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from groundswell.domain import JobState, LeaseState, WorkerKind
 from groundswell.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from groundswell.jobs import routing_sql as sql
-from groundswell.jobs.consolidation import after_answer, request_consolidation
+from groundswell.jobs.annotate import routing_sql as sql
+from groundswell.jobs.annotate.answer_vote import after_answer
+from groundswell.jobs.annotate.routing_sql import JobRow
+from groundswell.jobs.consolidation import request_consolidation
 from groundswell.jobs.lifecycle import availability_ends, maybe_complete
-from groundswell.jobs.routing_sql import JobRow
 from groundswell.store.db import transaction
 from groundswell.store.driver import Driver, Sql
 from groundswell.store.tables import JobItem, Judgment, TaskLease, Worker, utcnow
@@ -144,7 +145,7 @@ def next_task(
 
     Items already started are finished before fresh ones; among fresh items the higher ``priority`` wins.
     ``functions=False``: skip PostgreSQL's one-statement function and run the general path at once, for a
-    caller whose hot path (:mod:`groundswell.jobs.hot_path`) already tried it and fell back, so that no
+    caller whose hot path (:mod:`groundswell.jobs.annotate.hot_path`) already tried it and fell back, so that no
     request runs a function twice.
     """
     session.flush()  # the statements below bypass the ORM, so nothing pending may stay unwritten

@@ -1,7 +1,7 @@
 """Taking something back: an annotator skips a task they hold, or undoes their last answer.
 
 Both change an item's routing counters, so both lock its ``job_items`` row first, as submit does
-(:mod:`groundswell.jobs.routing` has the invariant they keep).
+(:mod:`groundswell.jobs.annotate.routing` has the invariant they keep).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from groundswell.domain import JobState, LeaseState
 from groundswell.errors import ConflictError, NotFoundError
-from groundswell.jobs import routing_sql as sql
+from groundswell.jobs.annotate import routing_sql as sql
+from groundswell.jobs.annotate.routing import Task
 from groundswell.jobs.lifecycle import get_job, job_labels
-from groundswell.jobs.routing import Task
 from groundswell.store.driver import Driver
 from groundswell.store.tables import Item, JobItem, Judgment, TaskLease, Worker, utcnow
 

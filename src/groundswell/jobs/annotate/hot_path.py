@@ -25,8 +25,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from groundswell.jobs.people import session_token_digest
-from groundswell.jobs.routing import (
+from groundswell.jobs.annotate.routing import (
     SubmitResult,
     Task,
     check_submit_input,
@@ -34,6 +33,7 @@ from groundswell.jobs.routing import (
     submitted_from_row,
     task_from_row,
 )
+from groundswell.jobs.people import session_token_digest
 from groundswell.store.driver import Sql
 from groundswell.store.tables import utcnow
 

@@ -13,7 +13,8 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from groundswell.store import make_engine, make_session_factory, upgrade
+from groundswell.jobs.setup import prepare_store
+from groundswell.store import make_engine, make_session_factory
 
 POSTGRES_ENV = "GROUNDSWELL_TEST_POSTGRES_URL"
 SHARED_DATA_ENV = "GROUNDSWELL_SHARED_DATA"
@@ -60,7 +61,7 @@ def store_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def engine(store_url: str) -> Iterator[Engine]:
     engine = make_engine(store_url)
-    upgrade(engine)
+    prepare_store(engine)
     yield engine
     engine.dispose()
 

@@ -19,7 +19,8 @@ from groundswell.jobs import NoTask, Task, change_state, create_invite, decline_
 from groundswell.jobs.annotate import routing_sql as sql
 from groundswell.jobs.annotate.hot_path import HotPath
 from groundswell.jobs.people import session_token_digest
-from groundswell.store import make_engine, make_session_factory, upgrade
+from groundswell.jobs.setup import prepare_store
+from groundswell.store import make_engine, make_session_factory
 from groundswell.store.db import transaction
 from groundswell.store.driver import Driver
 from groundswell.store.tables import ConsolidatedLabel, JobItem, Judgment, WebSession, Work, utcnow
@@ -28,7 +29,7 @@ from groundswell.store.tables import ConsolidatedLabel, JobItem, Judgment, WebSe
 @pytest.fixture
 def pg_factory(postgres_url: str) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(postgres_url)
-    upgrade(engine)
+    prepare_store(engine)
     yield make_session_factory(engine)
     engine.dispose()
 

@@ -17,7 +17,8 @@ from factories import write_jsonl
 from groundswell import jobs
 from groundswell.ingest import ReadOptions, import_dataset
 from groundswell.jobs.answers import effective_judgments_query
-from groundswell.store import make_engine, make_session_factory, upgrade
+from groundswell.jobs.setup import prepare_store
+from groundswell.store import make_engine, make_session_factory
 from groundswell.store.db import transaction
 from groundswell.store.tables import Item, Judgment
 from servers import LiveServer, start_server, stop_server
@@ -31,7 +32,7 @@ TWEETS = [SCRIPT_TWEET, IMG_TWEET] + [f"Plain tweet number {i} about #coffee @ca
 def setup(tmp_path: Path) -> Iterator[tuple[LiveServer, sessionmaker[Session], str]]:
     url = f"sqlite:///{tmp_path / 'ui.db'}"
     engine = make_engine(url)
-    upgrade(engine)
+    prepare_store(engine)
     factory = make_session_factory(engine)
     manifest = write_jsonl(tmp_path / "t.jsonl", [{"source": t, "id": f"t{i}"} for i, t in enumerate(TWEETS)])
     import_dataset(factory, str(manifest), name="ui", options=ReadOptions(id_column="id"))

@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from factories import make_dataset
 from groundswell import jobs
 from groundswell.jobs.answers import effective_judgments_query
-from groundswell.store import make_engine, make_session_factory, upgrade
+from groundswell.jobs.setup import prepare_store
+from groundswell.store import make_engine, make_session_factory
 from groundswell.store.db import transaction
 from groundswell.store.tables import JobItem, Judgment
 from servers import start_server, stop_server
@@ -64,7 +65,7 @@ def _annotate(base: str, token: str, seed: int) -> list[tuple[int, bool]]:
 @pytest.mark.slow
 def test_two_processes_and_32_annotators_never_over_assign(store_url: str, tmp_path: Path) -> None:
     engine = make_engine(store_url)
-    upgrade(engine)
+    prepare_store(engine)
     factory = make_session_factory(engine)
     make_dataset(factory, "crowd-tweets", count=ITEMS)
     with transaction(factory) as session:

@@ -60,9 +60,10 @@ class AppState:
     def store(self) -> sessionmaker[Session]:
         """The session factory, with the schema brought up to date first (cheap when it already is)."""
         if self._factory is None:
-            from groundswell.store import make_session_factory, upgrade
+            from groundswell.jobs.setup import prepare_store
+            from groundswell.store import make_session_factory
 
-            upgrade(self.engine)
+            prepare_store(self.engine)
             self._factory = make_session_factory(self.engine)
         return self._factory
 

@@ -46,6 +46,10 @@ DEFAULT_REDUNDANCY_THRESHOLD = 0.7
 #: at accuracy 0.851, against 3 and 0.831 for three votes each.
 DEFAULT_POSTERIOR_THRESHOLD = 0.64
 REDUNDANCY_RULES: tuple[str, ...] = ("vote", "posterior", "target")
+DEFAULT_REDUNDANCY_RULE = "vote"
+#: The rules decided on each submit, from the item's own answers; the others leave reopening to the runner's
+#: review. (PostgreSQL's submit function passes answers under these to the general path.)
+PER_SUBMIT_RULES: tuple[str, ...] = ("vote",)
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ class ConsolidationSettings:
     method: str = "auto"
     dynamic_redundancy: bool = False
     threshold: float = DEFAULT_REDUNDANCY_THRESHOLD
-    rule: str = "vote"
+    rule: str = DEFAULT_REDUNDANCY_RULE
 
 
 def consolidation_settings(settings: Mapping[str, Any] | None) -> ConsolidationSettings:
@@ -67,7 +71,7 @@ def consolidation_settings(settings: Mapping[str, Any] | None) -> ConsolidationS
     dynamic = settings.get("dynamic_redundancy", False)
     if not isinstance(dynamic, bool):
         raise InvalidInputError(f"dynamic_redundancy must be true or false, got {dynamic!r}")
-    rule = settings.get("redundancy_rule", "vote")
+    rule = settings.get("redundancy_rule", DEFAULT_REDUNDANCY_RULE)
     if rule not in REDUNDANCY_RULES:
         raise InvalidInputError(f"redundancy_rule must be one of {', '.join(REDUNDANCY_RULES)}, got {rule!r}")
     default = DEFAULT_POSTERIOR_THRESHOLD if rule == "posterior" else DEFAULT_REDUNDANCY_THRESHOLD

@@ -17,8 +17,9 @@ from fastapi.templating import Jinja2Templates
 
 from groundswell import __version__
 from groundswell.jobs.annotate.hot_path import HotPath
+from groundswell.jobs.setup import prepare_store
 from groundswell.settings import Settings
-from groundswell.store import make_engine, make_session_factory, upgrade
+from groundswell.store import make_engine, make_session_factory
 from groundswell.web.errors import install_error_handlers
 from groundswell.web.routes import api, pages
 
@@ -30,7 +31,7 @@ _HERE = Path(__file__).parent
 def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     engine = make_engine(settings.database_url)
     if migrate:
-        upgrade(engine)
+        prepare_store(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -3,7 +3,8 @@ rule, to how many answers the item wants, decided with the item's row locked ins
 
 It reads only that item's few answer rows, so the admin page and dynamic redundancy see every answer at once;
 the background's full consolidation (:func:`groundswell.jobs.consolidation.consolidate_job`) replaces these
-votes with the job's model. PostgreSQL's ``groundswell_submit`` function applies the same rules (migration 0005).
+votes with the job's model. PostgreSQL's ``groundswell_submit`` function applies the same rules
+(:mod:`groundswell.jobs.annotate.pg_functions`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from groundswell.jobs.annotate.routing_sql import DELETE_VOTE, UPSERT_VOTE, ItemCounts, JobRow
-from groundswell.jobs.job_settings import consolidation_settings
+from groundswell.jobs.job_settings import PER_SUBMIT_RULES, consolidation_settings
 from groundswell.store.driver import Driver, Sql
 from groundswell.store.tables import utcnow
 
@@ -87,7 +88,7 @@ def needs_more_judgments(job: JobRow, row: ItemCounts, estimate: ItemEstimate | 
     unsure items, since the rule needs every answer's worker and skill.
     """
     settings = consolidation_settings(job.settings)
-    if not settings.dynamic_redundancy or row.is_gold or settings.rule != "vote":
+    if not settings.dynamic_redundancy or row.is_gold or settings.rule not in PER_SUBMIT_RULES:
         return False
     if row.judgments_accepted < job.workers_per_item or row.judgments_wanted >= job.max_workers_per_item:
         return False

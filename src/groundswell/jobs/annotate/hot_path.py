@@ -2,10 +2,11 @@
 
 Why: on a small machine under load, each request's own overhead (the transaction's BEGIN and COMMIT, the
 sign-in read, the ORM session) cost more CPU than the routing itself, and a server process blocked in a
-database call serves nobody else. Here a request is a single call of migration 0005's
-``groundswell_submit_as`` or ``groundswell_next_task_as``, awaited on one of a few asynchronous
-connections in autocommit mode: the function signs the annotator in by their browser session, checks the
-CSRF token and does the work, atomically, as one statement, while the event loop serves other requests.
+database call serves nobody else. Here a request is a single call of ``groundswell_submit_as`` or
+``groundswell_next_task_as`` (:mod:`groundswell.jobs.annotate.pg_functions`), awaited on one of a few
+asynchronous connections in autocommit mode: the function signs the annotator in by their browser session,
+checks the CSRF token and does the work, atomically, as one statement, while the event loop serves other
+requests.
 
 The functions take the common case only. Anything else ("fallback": another sign-in method, an expired
 session, a retry, an error to report, a paused job, …) comes back with nothing done, and the caller runs the

@@ -5,8 +5,9 @@ never answers an item twice. Every change to an item's counters happens with its
 (``FOR UPDATE`` on PostgreSQL; SQLite has one writer at a time), and a CHECK constraint on that row refuses
 anything that would over-assign, so a bug here fails loudly instead of over-labelling.
 
-On PostgreSQL the common case of an answer and of a next task runs as one statement, in the server-side
-functions of migration 0005 (:mod:`groundswell.jobs.annotate.hot_path` calls them straight from the web layer); they
+On PostgreSQL the common case of an answer and of a next task runs as one statement, in server-side
+functions generated from this module's statements (:mod:`groundswell.jobs.annotate.pg_functions`;
+:mod:`groundswell.jobs.annotate.hot_path` calls them straight from the web layer); they
 answer "fallback" for anything else, having done nothing, and the code here runs instead. This code is the
 reference for every rule: the tests run it on SQLite and the functions on PostgreSQL, against the same
 expectations. Skipping and undoing are in :mod:`groundswell.jobs.annotate.take_back`.
@@ -48,9 +49,7 @@ __all__ = [
     "task_from_row",
 ]
 
-#: The task on screen, one prefetched (so the next tweet shows the instant a key is pressed) and one whose
-#: answer is still on its way to the server.
-MAX_HELD_LEASES = 3
+MAX_HELD_LEASES = sql.MAX_HELD_LEASES
 
 
 @dataclass(frozen=True)

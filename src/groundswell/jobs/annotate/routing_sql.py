@@ -96,15 +96,21 @@ def job_from_row(db: Driver, row: tuple[Any, ...] | None) -> JobRow | None:
 
 # --- next task -------------------------------------------------------------------------------------------------
 
-#: Whether any lease of the job is past its time limit, then the caller's live leases, oldest first, each with
-#: its tweet: always one row, its lease columns NULL when the caller holds none.
-NEXT_READS = Sql("""
-    SELECT s.stale, h.id, h.item_id, h.leased_at, h.expires_at, h.external_id, h.text
-    FROM (SELECT EXISTS (SELECT 1 FROM task_leases
-                         WHERE job_id = :job_id AND state = 'active' AND expires_at < :now) AS stale) s
-    LEFT JOIN (SELECT l.id, l.item_id, l.leased_at, l.expires_at, i.external_id, i.text
+#: The task on screen, one prefetched (so the next tweet shows the instant a key is pressed) and one whose
+#: answer is still on its way to the server.
+MAX_HELD_LEASES = 3
+#: Whether any lease of the job is past its time limit (then next-task sweeps them first).
+STALE_LEASE = "EXISTS (SELECT 1 FROM task_leases WHERE job_id = :job_id AND state = 'active' AND expires_at < :now)"
+#: The caller's live leases in the job, each with its tweet.
+HELD_LEASES = """SELECT l.id, l.item_id, l.leased_at, l.expires_at, i.external_id, i.text
                FROM task_leases l JOIN items i ON i.id = l.item_id
-               WHERE l.job_id = :job_id AND l.worker_id = :worker_id AND l.state = 'active') h ON 1 = 1
+               WHERE l.job_id = :job_id AND l.worker_id = :worker_id AND l.state = 'active'"""
+#: :data:`STALE_LEASE`, then :data:`HELD_LEASES` oldest first: always one row, its lease columns NULL when the
+#: caller holds none.
+NEXT_READS = Sql(f"""
+    SELECT s.stale, h.id, h.item_id, h.leased_at, h.expires_at, h.external_id, h.text
+    FROM (SELECT {STALE_LEASE} AS stale) s
+    LEFT JOIN ({HELD_LEASES}) h ON 1 = 1
     ORDER BY h.leased_at, h.id
 """)
 
@@ -189,6 +195,8 @@ def _pick_and_lease(pick: str) -> Sql:
 
 
 _PICK_AND_LEASE = {PICK_ITEM: _pick_and_lease(_PICK), PICK_STARTED_ITEM: _pick_and_lease(_PICK_STARTED)}
+#: The common case's pick, lease and claim (``groundswell_next_task`` runs this very statement).
+PICK_AND_LEASE = _PICK_AND_LEASE[PICK_ITEM]
 
 
 def pick_and_lease(db: Driver, pick: Sql, params: dict[str, Any]) -> tuple[int, int, str, str] | None:
@@ -325,10 +333,10 @@ def submit_reads(
 
 
 #: PostgreSQL: an answer and, with ``next``, the worker's next task, in one statement (the ``groundswell_submit``
-#: function of migration 0005). Its row: status (``ok``; ``ok-last``: the job may be complete, no next task
-#: taken; ``fallback``: nothing done), judgment id, revision, job id and name, item id, the job's labels, then
-#: the next task's status (``task``, ``fallback`` or NULL when not asked) and its lease, item, external id,
-#: text, leased and expiry times.
+#: function, :mod:`groundswell.jobs.annotate.pg_functions`). Its row: status (``ok``; ``ok-last``: the job may be
+#: complete, no next task taken; ``fallback``: nothing done), judgment id, revision, job id and name, item id, the
+#: job's labels, then the next task's status (``task``, ``fallback`` or NULL when not asked) and its lease, item,
+#: external id, text, leased and expiry times.
 SUBMIT_FUNCTION = Sql("""
     SELECT * FROM groundswell_submit(CAST(:worker_id AS integer), CAST(:lease_id AS bigint), CAST(:label AS text),
                                      CAST(:key AS text), CAST(:time_spent AS double precision),

@@ -17,6 +17,10 @@ cases they take: the tests run every routing path on PostgreSQL, where these fun
 
 SQLite has no such functions; there the Python path runs in-process, where statements are cheap.
 
+These are the first copies. The current bodies are generated from the general path's statements
+(``groundswell.jobs.annotate.pg_functions``) and replace these on every start when they differ
+(``groundswell.jobs.setup.prepare_store``).
+
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-26 14:40:00

@@ -5,8 +5,9 @@ the ``posterior`` rule it leaves reopening to the runner's review. Migration 000
 answers to the general Python path (correct, but several statements per answer); this replaces the function
 with the same body, whose rule check now lets both runner-side rules through.
 
-The body is 0005's own text with that one condition changed, read from 0005's module, so the function's rules
-keep one written source until issue 18 generates these bodies from the Python path's pieces.
+The body is 0005's own text with that one condition changed, read from 0005's module. Since then the bodies
+are generated from the general path's statements (``groundswell.jobs.annotate.pg_functions``) and brought up
+to date on every start by ``groundswell.jobs.setup.prepare_store``; this migration keeps the copy of its time.
 
 Revision ID: 0006
 Revises: 0005

@@ -65,6 +65,7 @@ from groundswell.errors import InvalidInputError
 from groundswell.ingest import ReadOptions, import_dataset
 from groundswell.jobs import JobSpec, create_job, get_job, job_quality
 from groundswell.sim import measure_job, parse_pool, simulate_job
+from groundswell.sim.driver import ANSWERS_PER_MINUTE
 from groundswell.store import make_engine, make_session_factory, upgrade
 from groundswell.store.db import transaction
 from results import write_section
@@ -187,7 +188,14 @@ def run_strategy(
             print(f"  {name}: {given} answers, {report.labeled} labeled, accuracy {report.accuracy}", flush=True)
 
         pool = parse_pool(document)
-        report = simulate_job(factory, spec.name, pool, random_state=args.seed, on_progress=checkpoint)
+        report = simulate_job(
+            factory,
+            spec.name,
+            pool,
+            random_state=args.seed,
+            on_progress=checkpoint,
+            answers_per_minute=args.answers_per_minute,
+        )
         seconds = time.perf_counter() - started
         final = report.as_dict()
         correct = (report.accuracy or 0.0) * report.labeled
@@ -315,6 +323,13 @@ def main() -> None:
         type=int,
         default=0,
         help="With --pools: also run C with this many gold tweets (job create --gold-items), reported apart.",
+    )
+    parser.add_argument(
+        "--answers-per-minute",
+        type=int,
+        default=ANSWERS_PER_MINUTE,
+        help="The simulated crowd's pace: a full consolidation every this many answers, as the runner does "
+        f"once a minute (default {ANSWERS_PER_MINUTE}).",
     )
     parser.add_argument(
         "--keep-db",

@@ -65,6 +65,7 @@ from groundswell.errors import InvalidInputError
 from groundswell.ingest import ReadOptions, import_dataset
 from groundswell.jobs import JobSpec, create_job, get_job, job_quality
 from groundswell.sim import measure_job, parse_pool, simulate_job
+from groundswell.jobs.job_defaults import DEFAULT_STRATEGY
 from groundswell.sim.driver import ANSWERS_PER_MINUTE
 from groundswell.store import make_engine, make_session_factory, upgrade
 from groundswell.store.db import transaction
@@ -575,14 +576,14 @@ def pools_report_lines(results: dict[str, dict[str, Any]], args: argparse.Namesp
     if by_strategy:
         lines += [
             "",
-            "C at A's accuracy with other active-learning query strategies (the default, least-confidence, is C "
-            "above):",
+            f"C at A's accuracy with other active-learning query strategies (C above uses the default, "
+            f"{DEFAULT_STRATEGY}):",
             "",
             "| pool | query strategy | answers / tweet | accuracy | C's own estimate | machine-labeled | their "
             "accuracy | saving | met? | run time |",
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
         ]
-        for name, strategy, run in [(n, "least-confidence (C)", results[n]["C"]) for n in results] + by_strategy:
+        for name, strategy, run in [(n, f"{DEFAULT_STRATEGY} (C)", results[n]["C"]) for n in results] + by_strategy:
             r, a = run.get("report"), results[name]["A"]["report"]
             if r is None:
                 lines.append(f"| {name} | {strategy} | refused: {run['error']} | | | | | | | |")

@@ -64,8 +64,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from groundswell.errors import InvalidInputError
 from groundswell.ingest import ReadOptions, import_dataset
 from groundswell.jobs import JobSpec, create_job, get_job, job_quality
-from groundswell.sim import measure_job, parse_pool, simulate_job
 from groundswell.jobs.job_defaults import DEFAULT_STRATEGY
+from groundswell.sim import measure_job, parse_pool, simulate_job
 from groundswell.sim.driver import ANSWERS_PER_MINUTE
 from groundswell.store import make_engine, make_session_factory, upgrade
 from groundswell.store.db import transaction

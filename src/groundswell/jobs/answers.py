@@ -2,8 +2,10 @@
 
 A worker may revise an answer (a new revision) or withdraw it (a revision with no label). Their *current*
 answer to an item is their highest revision, unless that is a withdrawal. Routing's counters, the
-per-submit vote, consolidation, exports, progress and the posterior all read answers through this module
-(the per-submit vote applies the same rule in Python to one item's few rows, in ``consolidation``).
+per-submit vote, consolidation, exports, progress and the posterior all read answers through this module,
+in one of its three forms: :func:`effective_judgments_query` for a job's answers, :func:`current_labels` in
+Python over one item's few rows (the per-submit vote, which stays on the (job, item) index instead of
+grouping the whole job), and :data:`ITEM_CURRENT_LABELS` for PostgreSQL's submit function.
 """
 
 from __future__ import annotations
@@ -18,7 +20,20 @@ from sqlalchemy.orm import Session
 
 from groundswell.store.tables import Item, Job, JobItem, Judgment
 
-__all__ = ["effective_judgments_query", "gold_labels", "judgments_frame"]
+__all__ = ["ITEM_CURRENT_LABELS", "current_labels", "effective_judgments_query", "gold_labels", "judgments_frame"]
+
+#: PostgreSQL: the current labels of one item's answers (withdrawals as NULL, for the caller to drop).
+ITEM_CURRENT_LABELS = """SELECT DISTINCT ON (x.worker_id) x.label FROM judgments x
+                 WHERE x.job_id = :job_id AND x.item_id = :item_id
+                 ORDER BY x.worker_id, x.revision DESC"""
+
+
+def current_labels(rows: Sequence[tuple[Any, ...]]) -> list[str]:
+    """The current labels among one item's ``(worker_id, label)`` answer rows in revision order."""
+    latest: dict[int, str | None] = {}
+    for worker_id, label in rows:
+        latest[worker_id] = label
+    return [label for label in latest.values() if label is not None]
 
 
 def effective_judgments_query(job_id: int):  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from groundswell.jobs.annotate.routing_sql import DELETE_VOTE, UPSERT_VOTE, ItemCounts, JobRow
+from groundswell.jobs.answers import current_labels
 from groundswell.jobs.job_settings import PER_SUBMIT_RULES, consolidation_settings
 from groundswell.store.driver import Driver, Sql
 from groundswell.store.tables import utcnow
@@ -32,19 +33,6 @@ class ItemEstimate:
     judgment_count: int
 
 
-def _current_answers(rows: Sequence[tuple[Any, ...]]) -> list[str]:
-    """The item's effective answers from its ``(worker_id, label)`` rows in revision order: each worker's
-    highest revision, unless it is a withdrawal.
-
-    The same rule as ``groundswell.jobs.answers.effective_judgments_query``, applied in Python to one item's
-    few rows so the query stays on the (job, item) index instead of grouping the whole job.
-    """
-    latest: dict[int, str | None] = {}
-    for worker_id, label in rows:
-        latest[worker_id] = label
-    return [label for label in latest.values() if label is not None]
-
-
 def incremental_update(
     db: Driver, job_id: int, labels: Sequence[str], item_id: int, answers: Sequence[tuple[Any, ...]]
 ) -> tuple[ItemEstimate | None, tuple[Sql, dict[str, Any]]]:
@@ -56,7 +44,7 @@ def incremental_update(
     ``groundswell_submit`` function to apply the very same rule. An item whose answers were all withdrawn
     loses its human label.
     """
-    votes = _current_answers(answers)
+    votes = current_labels(answers)
     if not votes:
         return None, (DELETE_VOTE, {"job_id": job_id, "item_id": item_id})
     counts = Counter(votes)

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, text
 
 from groundswell.domain import JobState
 from groundswell.jobs.annotate import routing_sql as sql
+from groundswell.jobs.answers import ITEM_CURRENT_LABELS
 from groundswell.jobs.job_settings import DEFAULT_REDUNDANCY_RULE, PER_SUBMIT_RULES
 from groundswell.store.driver import Sql
 
@@ -198,9 +199,7 @@ BEGIN
         -- The majority vote of each worker's latest answer; a tie goes to the tied label at position
         -- item id mod (number tied), in label order: jobs.annotate.answer_vote.incremental_update's rule.
         SELECT array_agg(v.label) INTO votes
-          FROM (SELECT DISTINCT ON (x.worker_id) x.label FROM judgments x
-                 WHERE x.job_id = c.job_id AND x.item_id = c.item_id
-                 ORDER BY x.worker_id, x.revision DESC) v
+          FROM ({_bind(ITEM_CURRENT_LABELS, {"job_id": "c.job_id", "item_id": "c.item_id"})}) v
          WHERE v.label IS NOT NULL;
         names := ARRAY(SELECT jsonb_array_elements_text(j.labels));
         counts := array_fill(0, ARRAY[cardinality(names)]);

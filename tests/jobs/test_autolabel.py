@@ -269,3 +269,24 @@ def test_a_cross_fitted_round_gives_answered_tweets_the_vote_of_a_model_that_nev
         gold = dict(session.execute(select(Item.id, Item.gold_label).where(Item.id.in_(list(votes)))).all())
     agree = np.mean([LABELS[int(np.argmax(p))] == gold[i] for i, p in votes.items()])
     assert agree > 0.8
+
+
+def test_a_prediction_on_a_one_answer_tweet_is_scored_by_agreeing_with_that_answer() -> None:
+    """The posterior's word on a tweet with one answer is not evidence (one answer per tweet does not
+    identify worker confusions), so certification scores such a tweet by agreement with its answer; tweets
+    with more answers keep the posterior's probabilities."""
+    import pandas as pd
+
+    from groundswell.jobs.autolabel import _score_single_answers_by_agreement
+
+    labels = ["negative", "neutral", "positive"]
+    posterior_rows = np.array([[0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.3, 0.4, 0.3], [1 / 3, 1 / 3, 1 / 3]])
+    rows = posterior_rows.copy()
+    answers = pd.DataFrame(
+        {"task": [10, 11, 11, 12], "worker": [1, 1, 2, 3], "label": ["positive", "positive", "neutral", "negative"]}
+    )
+    _score_single_answers_by_agreement(rows, np.array([10, 11, 12, 13]), answers, labels)
+    assert rows[0].tolist() == [0.0, 0.0, 1.0]  # one answer, "positive", whatever the posterior believed
+    assert rows[1].tolist() == posterior_rows[1].tolist()  # two answers: the posterior stands
+    assert rows[2].tolist() == [1.0, 0.0, 0.0]
+    assert rows[3].tolist() == posterior_rows[3].tolist()  # no answer: untouched

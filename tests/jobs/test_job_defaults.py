@@ -18,7 +18,7 @@ def test_a_target_alone_starts_with_one_answer_and_turns_on_the_loop() -> None:
         "auto_label": True,
         "accuracy_target": 0.88,
         "model_vote": True,
-        "query_strategy": "random",
+        "query_strategy": "least-confidence",
     }
 
 

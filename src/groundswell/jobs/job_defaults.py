@@ -28,7 +28,7 @@ __all__ = ["DEFAULT_STRATEGY", "PRESETS", "resolve_job_request"]
 
 PRESETS: tuple[str, ...] = ("ground-truth",)
 #: The query strategy an ``--accuracy-target`` job uses; see ``bench/RESULTS.md`` (active learning).
-DEFAULT_STRATEGY = "random"
+DEFAULT_STRATEGY = "least-confidence"
 #: Answers per tweet when the request says nothing else (Ground Truth's console default).
 DEFAULT_WORKERS_PER_ITEM = 3
 

@@ -33,7 +33,10 @@ def measure(store: str, answers: int) -> dict[str, float]:
     sys.path.insert(0, str(HERE))
     from annotate_load import prepare
     from groundswell import jobs
-    from groundswell.jobs.people import redeem_invite, worker_for_session
+    try:
+        from groundswell.jobs.people import redeem_invite, worker_for_session
+    except ImportError:  # a revision before jobs/people.py (``--against``)
+        from groundswell.jobs.access import redeem_invite, worker_for_session  # type: ignore[no-redef]
     from groundswell.store import make_engine, make_session_factory
     from groundswell.store.db import transaction
     from import_bench import drop_postgres_db, fresh_postgres_db

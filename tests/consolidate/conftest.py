@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 
 from groundswell.consolidate import (
+    GLAD,
+    MACE,
     AutoAggregator,
     BaseAggregator,
     DawidSkene,
@@ -28,6 +30,8 @@ FACTORIES: dict[str, Callable[..., BaseAggregator]] = {
     "ds": DawidSkene,
     "ds-crowd": lambda **kw: DawidSkene(smoothing="crowd", **kw),
     "ods": OneCoinDawidSkene,
+    "glad": GLAD,
+    "mace": MACE,
     "auto": AutoAggregator,
 }
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from groundswell.consolidate import BaseAggregator, DawidSkene, simulate_crowd
+from groundswell.consolidate import MACE, AutoAggregator, BaseAggregator, DawidSkene, simulate_crowd
 
 Make = Callable[..., BaseAggregator]
 LABELS = ["a", "b", "c"]
@@ -52,6 +52,10 @@ def test_relabelling_workers_and_tasks_changes_nothing(make: Make, answers: pd.D
 
     before = make(labels=LABELS).fit(answers)
     after = make(labels=LABELS).fit(renamed)
+    if isinstance(before, AutoAggregator) and before.method_ != after.method_:
+        # auto's choice rests on a seeded random split of the answers, which renaming deals differently; each
+        # method it may choose is held to this property on its own.
+        return
 
     back = after.probas_.rename(index={v: k for k, v in task_map.items()}).loc[before.probas_.index]
     np.testing.assert_allclose(back.to_numpy(), before.probas_.to_numpy(), atol=1e-8)
@@ -63,6 +67,13 @@ def test_relabelling_workers_and_tasks_changes_nothing(make: Make, answers: pd.D
 @SETTINGS
 @given(answers=crowds(unanimous=True))
 def test_unanimous_tasks_get_that_label(make: Make, answers: pd.DataFrame) -> None:
+    if make is MACE:
+        # By design MACE may overrule a lone answer from a worker it has no record of: it weighs the class
+        # shares it learned against the chance that the worker spammed (t0: a, t1: a by w0; t2: b by w1 -> a).
+        # Its own tests state what it guarantees instead (tests/consolidate/test_mace.py).
+        answers = answers[answers.groupby("worker")["task"].transform("size") >= 2]
+        if answers.empty:
+            return
     model = make(labels=LABELS).fit(answers)
     expected = answers.groupby("task")["label"].first()
     pd.testing.assert_series_equal(model.labels_.sort_index(), expected.sort_index(), check_names=False)

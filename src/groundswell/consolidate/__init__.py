@@ -3,13 +3,15 @@
 Pure numpy/scipy/pandas, crowd-kit style: one class per method, ``fit`` / ``fit_predict`` /
 ``fit_predict_proba``, learned attributes ending in ``_``. Which to use:
 
-* :func:`consolidate` / :func:`make_aggregator` with ``"auto"``: what jobs use; picks majority vote,
-  one-coin or full Dawid–Skene from the shape of the data (rule and evidence in :mod:`.auto`).
+* :func:`consolidate` / :func:`make_aggregator` with ``"auto"``: what jobs use; picks the method whose labels
+  agree best with withheld answers, majority vote unless another surely does better (:mod:`.selection`).
 * :class:`MajorityVote`: Ground Truth's baseline; confidence = vote share.
 * :class:`WeightedMajorityVote`: votes weighted by each worker's agreement with the crowd.
 * :class:`DawidSkene`: a confusion matrix per worker; default smoothing is Ground Truth's modified
   Dawid–Skene (MDS).
 * :class:`OneCoinDawidSkene`: one accuracy per worker; needs fewer judgments per worker.
+* :class:`GLAD`: one ability per worker and one difficulty per task (Whitehill et al., 2009).
+* :class:`MACE`: each worker either knows or spams from a distribution of their own (Hovy et al., 2013).
 * :class:`PriorDawidSkene`: a confusion matrix per worker shrunk toward the crowd's, with a prior per task
   (the auto-label model's vote) whose temperature it fits: the posterior of jobs with a model in the loop.
 * :mod:`.agreement`: Krippendorff's alpha, Fleiss' kappa, percent agreement, per label and per worker pair.
@@ -50,10 +52,10 @@ from groundswell.consolidate.agreement import (
     percent_agreement,
 )
 from groundswell.consolidate.auto import (
+    AUTO_CANDIDATES,
     METHODS,
     AutoAggregator,
     Method,
-    choose_method,
     consolidate,
     labels_table,
     make_aggregator,
@@ -61,17 +63,24 @@ from groundswell.consolidate.auto import (
 from groundswell.consolidate.base import BaseAggregator, RandomState
 from groundswell.consolidate.calibration import expected_calibration_error, reliability_table
 from groundswell.consolidate.dawid_skene import DawidSkene, OneCoinDawidSkene
+from groundswell.consolidate.glad import GLAD
 from groundswell.consolidate.io import parse_label_list, read_answers_csv, write_labels_csv
+from groundswell.consolidate.mace import MACE
 from groundswell.consolidate.majority_vote import MajorityVote, WeightedMajorityVote
 from groundswell.consolidate.prior_dawid_skene import PriorDawidSkene, expected_confusion, vote_prior
+from groundswell.consolidate.selection import Evidence, evidence_table, pick_by_evidence
 from groundswell.consolidate.simulate import SimulatedCrowd, simulate_crowd
 
 __all__ = [
+    "AUTO_CANDIDATES",
+    "GLAD",
+    "MACE",
     "METHODS",
     "AnswersLike",
     "AutoAggregator",
     "BaseAggregator",
     "DawidSkene",
+    "Evidence",
     "GoldLike",
     "MajorityVote",
     "Method",
@@ -83,8 +92,8 @@ __all__ = [
     "check_answers",
     "check_gold",
     "check_labels",
-    "choose_method",
     "consolidate",
+    "evidence_table",
     "expected_calibration_error",
     "expected_confusion",
     "fleiss_kappa",
@@ -95,6 +104,7 @@ __all__ = [
     "parse_label_list",
     "per_label_agreement",
     "percent_agreement",
+    "pick_by_evidence",
     "read_answers_csv",
     "reliability_table",
     "simulate_crowd",

@@ -1,24 +1,17 @@
 """Choosing an aggregator by name, and the ``auto`` rule that jobs use by default.
 
-Use :func:`make_aggregator` to build one from a name (``"mv"``, ``"wmv"``, ``"ds"``, ``"ods"``,
-``"auto"``) and :func:`consolidate` for the one-call path from judgments to a ``task, label, confidence``
-table (what the CLI writes and what a job stores).
+Use :func:`make_aggregator` to build one from a name (``"mv"``, ``"wmv"``, ``"ds"``, ``"ods"``, ``"glad"``,
+``"mace"``, ``"auto"``) and :func:`consolidate` for the one-call path from judgments to a ``task, label,
+confidence`` table (what the CLI writes and what a job stores).
 
-The ``auto`` rule, measured on synthetic crowds and on the CrowdFlower weather crowd (``bench/RESULTS.md``,
-section "consolidation"; on the weather crowd it picks one-coin DS, accuracy .733 / .794 / .807 against
-majority vote's .690 / .757 / .775 with 3 / 5 / 3–10 judgments per task):
-
-1. **Majority vote** when tasks have fewer than 2 judgments on average, or there is one label: with no
-   overlap between workers there is nothing to estimate worker quality from.
-2. **One-coin Dawid–Skene** otherwise, while the median worker has fewer than ``10 · K(K − 1)`` judgments
-   (``K`` labels; 60 for three labels). One accuracy per worker, shrunk toward the crowd's, beat majority
-   vote in every overlapping setting we measured, even with 2–4 judgments per worker (.72 against .67
-   at 2 per task), and never collapsed.
-3. **Full Dawid–Skene** (crowd smoothing, ``prior_strength=10``) once the median worker has that many:
-   about 10 judgments per free parameter of a confusion matrix. There it learns systematic confusions
-   (e.g. neutral read as positive) and was the most accurate method (e.g. .840 against .823 for one-coin
-   with ~1,000 judgments per worker), at equal calibration. Below the threshold one-coin was as good or
-   better, and with a few judgments per worker full DS can lock onto a wrong labelling (.45 accuracy).
+The ``auto`` rule asks the answers themselves (:mod:`.selection`): every candidate — majority vote, weighted
+majority vote, one-coin and full Dawid–Skene, GLAD and MACE — is fitted without a share of the answers and
+scored by its agreement with them; a method other than majority vote is used only when it surely agrees more
+under two weightings that bias the comparison in opposite directions. No method wins everywhere: on the eleven
+public crowd sets with gold, full Dawid–Skene is best on one and 35 points below majority vote on another
+(its labelling swapped), MACE and GLAD the same on others (``bench/RESULTS.md``, section ``crowd-dev``, for the
+figures of each method and of ``auto``). Majority vote is the floor because it cannot lock onto a wrong
+labelling.
 """
 
 from __future__ import annotations
@@ -33,46 +26,36 @@ from groundswell.consolidate._encoding import EncodedAnswers
 from groundswell.consolidate._validation import AnswersLike, GoldLike
 from groundswell.consolidate.base import BaseAggregator, FloatArray, RandomState
 from groundswell.consolidate.dawid_skene import DawidSkene, OneCoinDawidSkene
+from groundswell.consolidate.glad import GLAD
+from groundswell.consolidate.mace import MACE
 from groundswell.consolidate.majority_vote import MajorityVote, WeightedMajorityVote
+from groundswell.consolidate.selection import Evidence, pick_by_evidence
 from groundswell.errors import UsageError
 
 __all__ = [
+    "AUTO_CANDIDATES",
     "METHODS",
     "AutoAggregator",
     "Method",
-    "choose_method",
     "consolidate",
     "labels_table",
     "make_aggregator",
 ]
 
 #: Names accepted by :func:`make_aggregator`.
-Method = Literal["mv", "wmv", "ds", "ods", "auto"]
+Method = Literal["mv", "wmv", "ds", "ods", "glad", "mace", "auto"]
 METHODS: tuple[str, ...] = get_args(Method)
 
-#: ``auto`` needs this many judgments per task on average before it estimates worker quality.
-MIN_JUDGMENTS_PER_TASK = 2.0
-#: ``auto`` uses full Dawid–Skene once the median worker has this many judgments per free parameter.
-JUDGMENTS_PER_PARAMETER = 10
-#: Pseudo-judgments per true class when ``auto`` picks full Dawid–Skene (measured best; see module doc).
-AUTO_DS_PRIOR_STRENGTH = 10.0
-
-
-def choose_method(enc: EncodedAnswers) -> tuple[str, str]:
-    """Apply the ``auto`` rule (module docstring) to coded judgments.
-
-    Returns:
-        The method name (``"mv"``, ``"ods"`` or ``"ds"``) and a one-line reason.
-    """
-    k = enc.n_labels
-    per_task = enc.n_answers / max(enc.n_tasks, 1)
-    if k < 2 or per_task < MIN_JUDGMENTS_PER_TASK:
-        return "mv", f"{per_task:.2f} judgments per task on average (< {MIN_JUDGMENTS_PER_TASK:g})"
-    median = float(np.median(enc.answers_per_worker()))
-    needed = JUDGMENTS_PER_PARAMETER * k * (k - 1)
-    if median < needed:
-        return "ods", f"median worker has {median:g} judgments (< {needed} for full confusion matrices)"
-    return "ds", f"median worker has {median:g} judgments (>= {needed})"
+#: What ``auto`` compares, with the settings it uses each with (full Dawid–Skene shrinks each worker toward the
+#: crowd: with few answers per worker the unshrunk model locks onto wrong labellings).
+AUTO_CANDIDATES: dict[str, dict[str, Any]] = {
+    "mv": {},
+    "wmv": {},
+    "ods": {},
+    "ds": {"smoothing": "crowd", "prior_strength": 10.0},
+    "glad": {},
+    "mace": {},
+}
 
 
 def make_aggregator(
@@ -86,7 +69,7 @@ def make_aggregator(
 
     Args:
         method: ``"mv"`` (MajorityVote), ``"wmv"`` (WeightedMajorityVote), ``"ds"`` (DawidSkene), ``"ods"``
-            (OneCoinDawidSkene) or ``"auto"`` (AutoAggregator).
+            (OneCoinDawidSkene), ``"glad"`` (GLAD), ``"mace"`` (MACE) or ``"auto"`` (AutoAggregator).
         labels: The job's ordered labels.
         random_state: Seed for tie-breaking.
         **params: Further constructor arguments of the chosen class (e.g. ``smoothing="none"``).
@@ -102,6 +85,8 @@ def make_aggregator(
         "wmv": WeightedMajorityVote,
         "ds": DawidSkene,
         "ods": OneCoinDawidSkene,
+        "glad": GLAD,
+        "mace": MACE,
         "auto": AutoAggregator,
     }
     if method not in classes:
@@ -113,33 +98,49 @@ def make_aggregator(
 
 
 class AutoAggregator(BaseAggregator):
-    """Picks majority vote, one-coin or full Dawid–Skene from the shape of the data (see the module doc).
+    """Picks the method the answers favour (module docstring; :func:`.selection.pick_by_evidence`).
 
-    The outputs are exactly those the chosen method would give on its own with the same ``random_state``.
+    The outputs are exactly those the chosen method gives on its own with the same ``random_state``.
 
     Args:
         labels: The job's ordered labels; default: the sorted labels found.
-        random_state: Seed for tie-breaking.
+        random_state: Seed for the folds and tie-breaking.
+        folds: Folds of withheld answers.
 
     Attributes:
-        method_: The method chosen (``"mv"``, ``"ods"`` or ``"ds"``).
+        method_: The method chosen (a key of :data:`AUTO_CANDIDATES`).
         reason_: Why, in one line.
-        aggregator_: The chosen model with its learned parameters (``skills_``, ``confusions_``,
-            ``error_correlation_``, ...). Its own ``labels_``/``probas_`` are not set; read them here.
+        evidence_: Each candidate's :class:`.selection.Evidence` (empty when nothing could be compared).
+        aggregator_: The chosen model with its learned parameters (``skills_``, ``confusions_``, ...). Its own
+            ``labels_``/``probas_`` are not set; read them here.
     """
 
     method_: str
     reason_: str
+    evidence_: dict[str, Evidence]
     aggregator_: BaseAggregator
 
-    def __init__(self, labels: Sequence[Hashable] | None = None, random_state: RandomState = 0) -> None:
+    def __init__(self, labels: Sequence[Hashable] | None = None, random_state: RandomState = 0, folds: int = 3) -> None:
         self.labels = labels
         self.random_state = random_state
+        self.folds = folds
+
+    def _candidate(self, name: str) -> BaseAggregator:
+        return make_aggregator(name, labels=self.labels, random_state=self.random_state, **AUTO_CANDIDATES[name])
 
     def _fit(self, enc: EncodedAnswers, rng: np.random.Generator) -> FloatArray:
-        self.method_, self.reason_ = choose_method(enc)
-        params = {"smoothing": "crowd", "prior_strength": AUTO_DS_PRIOR_STRENGTH} if self.method_ == "ds" else {}
-        self.aggregator_ = make_aggregator(self.method_, labels=self.labels, random_state=self.random_state, **params)
+        if self.folds < 2:
+            raise UsageError(f"folds must be at least 2, got {self.folds}")
+        if enc.n_labels < 2:
+            self.method_, self.reason_, self.evidence_ = "mv", "one label: nothing to choose", {}
+        else:
+            # The folds draw from their own generator, so the chosen method's tie-breaks are its own.
+            seed = self.random_state if isinstance(self.random_state, int) else 0
+            candidates = [(name, lambda name=name: self._candidate(name)) for name in AUTO_CANDIDATES]
+            self.method_, self.reason_, self.evidence_ = pick_by_evidence(
+                enc, candidates, folds=self.folds, rng=np.random.default_rng(seed)
+            )
+        self.aggregator_ = self._candidate(self.method_)
         probas = self.aggregator_._fit(enc, rng)
         self.skills_ = self.aggregator_.skills_
         return probas

@@ -33,6 +33,7 @@ def measure(store: str, answers: int) -> dict[str, float]:
     sys.path.insert(0, str(HERE))
     from annotate_load import prepare
     from groundswell import jobs
+
     try:
         from groundswell.jobs.people import redeem_invite, worker_for_session
     except ImportError:  # a revision before jobs/people.py (``--against``)

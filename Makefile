@@ -40,6 +40,7 @@ bench: install
 	scripts/with-test-postgres $(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/consolidation_bench.py --seeds 3
 	$(BIN)/python bench/consolidation_scale_bench.py
+	$(BIN)/python bench/crowd_dev_bench.py
 	scripts/with-test-postgres $(BIN)/python bench/annotate_load.py --seconds 10 --warmup 2 --repeats 3
 	scripts/with-test-postgres $(BIN)/python bench/annotate_cpu.py
 	$(BIN)/python bench/autolabel_ceiling.py

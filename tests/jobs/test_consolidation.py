@@ -268,3 +268,16 @@ def test_consolidation_settings_are_validated_at_creation(
     )
     with transaction(factory) as session, pytest.raises(InvalidInputError, match=message):
         create_job(session, spec)
+
+
+@pytest.mark.parametrize("method", ["glad", "mace"])
+def test_a_job_can_be_consolidated_by_glad_or_mace(
+    factory: sessionmaker[Session], job: str, workers: list[Any], method: str
+) -> None:
+    _work_through(factory, job, workers[:3], lambda index, item: LABELS[item % 3] if index else LABELS[(item + 1) % 3])
+    report = _consolidate(factory, job, method=method)
+    assert report.method == method and report.items_labeled == 10
+    labels = _labels(factory, job)
+    assert {row.method for row in labels.values()} == {method}
+    # Two of three workers agree on every tweet: their label wins.
+    assert all(row.label == LABELS[item_id % 3] for item_id, row in labels.items())

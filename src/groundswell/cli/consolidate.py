@@ -23,7 +23,12 @@ def consolidate_command(
     answers: Annotated[Path, typer.Argument(help="CSV with columns task,worker,label (one row per judgment).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write task,label,confidence as CSV.")],
     method: Annotated[
-        str, typer.Option("--method", "-m", help="mv | wmv | ds | ods | auto (auto picks from the data's shape).")
+        str,
+        typer.Option(
+            "--method",
+            "-m",
+            help="mv | wmv | ds | ods | glad | mace | auto (auto: the method that agrees best with withheld answers).",
+        ),
     ] = "auto",
     labels: Annotated[
         str | None, typer.Option("--labels", help="The job's labels in class order, comma-separated.")

@@ -82,7 +82,7 @@ def create_command(
     consolidation_method: Annotated[
         str | None,
         typer.Option(
-            help="mv | wmv | ds | ods | auto: the model that consolidates the answers (auto; with "
+            help="mv | wmv | ds | ods | glad | mace | auto: the model that consolidates the answers (auto; with "
             "--accuracy-target or --preset: ds)."
         ),
     ] = None,
@@ -342,7 +342,9 @@ def consolidate_command(
     name: Annotated[str, typer.Argument(help="Job name.")],
     method: Annotated[
         str | None,
-        typer.Option(help="mv | wmv | ds | ods | auto; default: the job's setting (auto unless set at creation)."),
+        typer.Option(
+            help="mv | wmv | ds | ods | glad | mace | auto; default: the job's setting (auto unless set at creation)."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for breaking exact ties.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,

@@ -8,10 +8,10 @@ The ``auto`` rule asks the answers themselves (:mod:`.selection`): every candida
 majority vote, one-coin and full Dawid–Skene, GLAD and MACE — is fitted without a share of the answers and
 scored by its agreement with them; a method other than majority vote is used only when it surely agrees more
 under two weightings that bias the comparison in opposite directions. No method wins everywhere: on the eleven
-public crowd sets with gold, full Dawid–Skene is best on one and 35 points below majority vote on another
-(its labelling swapped), MACE and GLAD the same on others (``bench/RESULTS.md``, section ``crowd-dev``, for the
-figures of each method and of ``auto``). Majority vote is the floor because it cannot lock onto a wrong
-labelling.
+public crowd sets with gold, Dawid–Skene is among the best on some and 35 points below majority vote on
+another (its labelling swapped); MACE is the most accurate on average yet 4 points below majority vote on one
+(``bench/RESULTS.md``, section ``crowd-dev``, has every method's figures and ``auto``'s). Majority vote is the
+floor because it cannot lock onto a wrong labelling.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ rewards over-predicting the rare class). So a method must beat the floor, majori
 weightings, each by a one-sided test on the paired differences (standard error clustered by task, since a
 task's withheld answers share its truth) at a 5 % false-win rate shared among the candidates (Bonferroni:
 with five challengers, z > 2.33); among those that pass, the one that agrees most (the mean of the two
-agreements). Where the answers carry no such evidence — few answers per worker, a crowd
-that mostly agrees, a model locked onto a wrong labelling — majority vote stays. Why not the answer counts
+agreements). Where the answers carry no such evidence — few answers per worker, a crowd that mostly agrees,
+a model locked onto a wrong labelling — majority vote stays. Why not the answer counts
 the earlier rule used: on the eleven public crowd sets with gold (``bench/RESULTS.md``, section
 ``crowd-dev``) it fell 35 points below majority vote on one set and 5–9 points on three others.
 """
@@ -176,7 +176,7 @@ def _paired(diff: FloatArray, tasks: IntArray, n_tasks: int) -> tuple[float, flo
 
 
 def evidence_table(evidence: dict[str, Evidence]) -> pd.DataFrame:
-    """The evidence as a table (method × figures), for reports and the CLI."""
+    """The evidence as a table (method × figures), for reports."""
     return pd.DataFrame(
         {
             name: [e.agreement, e.balanced_agreement, e.gain, e.balanced_gain, e.z, e.balanced_z, e.needed]

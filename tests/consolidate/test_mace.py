@@ -176,6 +176,8 @@ def test_unknown_options_are_refused() -> None:
         MACE(method="gibbs").fit(answers)  # type: ignore[arg-type]
     with pytest.raises(UsageError):
         MACE(spam_prior=0.0).fit(answers)
+    with pytest.raises(UsageError, match="unknown calibration 'sometimes'"):
+        MACE(calibration="sometimes").fit(answers)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -18,7 +18,16 @@ import numpy.typing as npt
 from groundswell.consolidate._encoding import EncodedAnswers
 from groundswell.consolidate.calibration import fit_error_correlation, fit_error_correlation_heldout
 
-__all__ = ["Calibration", "EMFit", "HeldoutConfusion", "choose_correlation", "heldout_confusion", "run_em"]
+__all__ = [
+    "Calibration",
+    "EMFit",
+    "HeldoutConfusion",
+    "JudgmentEvidence",
+    "choose_correlation",
+    "correlation_for",
+    "heldout_confusion",
+    "run_em",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -207,6 +216,32 @@ def choose_correlation(
     Returns:
         ``ρ`` and the method actually used.
     """
+
+    def evidence(rows: IntArray) -> tuple[FloatArray, FloatArray]:
+        own = _log_confusion_rows(enc, fit.confusion)[enc.worker_label[rows]]
+        return own, heldout(enc, fit, rows, fit.posterior[enc.task[rows]])  # no gold task among the rows
+
+    return correlation_for(enc, fit.log_prior, fit.log_lik, calibration, rng, evidence)
+
+
+#: Per judgment (positions ``rows``): its own log-evidence per true class, and its probability per true class
+#: as predicted without it — what the held-out fit of ``ρ`` needs from a model.
+JudgmentEvidence = Callable[[IntArray], tuple[FloatArray, FloatArray]]
+
+
+def correlation_for(
+    enc: EncodedAnswers,
+    log_prior: FloatArray,
+    log_lik: FloatArray,
+    calibration: Calibration,
+    rng: np.random.Generator,
+    evidence: JudgmentEvidence,
+) -> tuple[float, str]:
+    """:func:`choose_correlation` for any model whose task evidence is a sum over judgments (``log_lik``).
+
+    Returns:
+        ``ρ`` and the method actually used.
+    """
     if calibration == "none":
         return 0.0, "none"
     per_task = enc.answers_per_task()
@@ -214,7 +249,7 @@ def choose_correlation(
     if calibration == "gold" or (calibration == "auto" and len(gold_rows) >= MIN_GOLD_FOR_CALIBRATION):
         if len(gold_rows) == 0:
             return 0.0, "none"
-        rho = fit_error_correlation(fit.log_prior, fit.log_lik[gold_rows], per_task[gold_rows], enc.gold[gold_rows])
+        rho = fit_error_correlation(log_prior, log_lik[gold_rows], per_task[gold_rows], enc.gold[gold_rows])
         return rho, "gold"
     usable = np.flatnonzero(((per_task >= 2) & ~enc.is_gold)[enc.task])
     if len(usable) < _HELDOUT_MIN:
@@ -224,9 +259,6 @@ def choose_correlation(
         picked[rng.choice(usable, size=_HELDOUT_SAMPLE, replace=False)] = True
         usable = np.flatnonzero(picked)
     task = enc.task[usable]
-    task_lik = fit.log_lik[task]
-    own = _log_confusion_rows(enc, fit.confusion)[enc.worker_label[usable]]
-    posterior = fit.posterior[task]  # gold tasks are not usable: no clamped rows here
-    loo = heldout(enc, fit, usable, posterior)
+    own, predicted = evidence(usable)
     n_others = per_task[task] - 1.0
-    return fit_error_correlation_heldout(fit.log_prior, task_lik - own, n_others, loo), "heldout"
+    return fit_error_correlation_heldout(log_prior, log_lik[task] - own, n_others, predicted), "heldout"

@@ -36,8 +36,11 @@ from scipy.optimize import minimize
 from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
+from groundswell.consolidate._em import Calibration, correlation_for
 from groundswell.consolidate._encoding import EncodedAnswers
 from groundswell.consolidate.base import BaseAggregator, FloatArray, IntArray, RandomState
+from groundswell.consolidate.calibration import calibrated_posterior
+from groundswell.errors import UsageError
 
 __all__ = ["GLAD"]
 
@@ -118,10 +121,12 @@ class GLAD(BaseAggregator):
     dev crowds the learned prior ran to .92 / .08 on bluebird (truth .56 / .44; accuracy .722 → .593) and
     to .996 on trec, and cost 4 points on web.
 
-    Confidences are GLAD's raw posteriors, not calibrated like :class:`~groundswell.consolidate.DawidSkene`'s:
-    the model still assumes workers err independently given the item, so shared mistakes make them
-    overconfident, though the difficulty term absorbs part of that (a hard item's answers count for less).
-    On the eleven dev crowds its ECE was .04–.34, above majority vote's on 8 of them.
+    The model still assumes workers err independently given the item, so shared mistakes make its raw
+    posteriors overconfident, though the difficulty term absorbs part of that (a hard item's answers count
+    for less); on the eleven dev crowds their ECE was .04–.34, above majority vote's on 8 of them. So the
+    reported confidences are calibrated as :class:`~groundswell.consolidate.DawidSkene`'s are: ``n`` answers
+    count as ``n / (1 + ρ(n − 1))``, ``ρ`` fitted on gold tasks or by predicting each answer from the others
+    (:mod:`groundswell.consolidate.calibration`).
 
     Args:
         labels: The job's ordered labels; default: the sorted labels found.
@@ -142,7 +147,9 @@ class GLAD(BaseAggregator):
             "1". Without the bound, accuracy on the dev crowds fell on bluebird (.759 → .722), trec
             (.600 → .583), relevance (.533 → .515) and adult_content (.763 → .760); the other seven sets
             moved by at most .001.
-        random_state: Seed for tie-breaking.
+        calibration: ``"auto"`` (gold tasks when at least 30, else held-out answers), ``"gold"``,
+            ``"heldout"`` or ``"none"`` (the raw posterior), as in :class:`~groundswell.consolidate.DawidSkene`.
+        random_state: Seed for tie-breaking and calibration sampling.
 
     Attributes:
         alphas_: Per worker, the ability ``α_j``.
@@ -151,6 +158,9 @@ class GLAD(BaseAggregator):
             difficulty (``β̄`` = the geometric mean of all ``β_i``).
         loss_history_: Penalised log-likelihood after each EM iteration (non-decreasing).
         n_iter_: Number of EM iterations run.
+        raw_probas_: Posteriors before calibration (``ρ = 0``).
+        error_correlation_: The fitted ``ρ`` applied to ``probas_``.
+        calibration_: The calibration actually used (``"auto"`` resolved).
 
     Examples:
         >>> import pandas as pd
@@ -164,6 +174,9 @@ class GLAD(BaseAggregator):
     betas_: pd.Series[float]
     loss_history_: list[float]
     n_iter_: int
+    raw_probas_: pd.DataFrame
+    error_correlation_: float
+    calibration_: str
 
     def __init__(
         self,
@@ -176,6 +189,7 @@ class GLAD(BaseAggregator):
         log_beta_mean: float = 0.0,
         log_beta_sd: float = 1.0,
         adversarial: bool = False,
+        calibration: Calibration = "auto",
         random_state: RandomState = 0,
     ) -> None:
         self.labels = labels
@@ -187,6 +201,7 @@ class GLAD(BaseAggregator):
         self.log_beta_mean = log_beta_mean
         self.log_beta_sd = log_beta_sd
         self.adversarial = adversarial
+        self.calibration = calibration
         self.random_state = random_state
 
     def _log_prior_density(self, alpha: FloatArray, log_beta: FloatArray) -> float:
@@ -252,10 +267,30 @@ class GLAD(BaseAggregator):
         # SciPy's L-BFGS-B (C since 1.15) calls BLAS on parameter-sized vectors, where OpenBLAS threads only
         # add synchronisation and spin against each other on a busy machine: web (15,567 judgments) took
         # 4.4 s with the default threads on 2 loaded cores, 0.3 s with one (the runner limits BLAS likewise).
+        if self.calibration not in ("auto", "gold", "heldout", "none"):
+            raise UsageError(f"GLAD: unknown calibration {self.calibration!r}")
         with threadpool_limits(limits=1, user_api="blas"):
-            return self._em(enc)
+            posterior, scores, x = self._em(enc)
+        keep = ~enc.is_gold
+        self.raw_probas_ = pd.DataFrame(posterior[keep], index=enc.tasks[keep], columns=enc.labels)
+        data_k = enc.n_labels
+        log_prior = np.full(data_k, -np.log(data_k))  # uniform, as in the model
+        log_others = float(np.log(max(data_k - 1, 1)))
 
-    def _em(self, enc: EncodedAnswers) -> FloatArray:
+        def evidence(rows: IntArray) -> tuple[FloatArray, FloatArray]:
+            # log P(l_ij | t): log σ(x) for the label given, log((1 − σ(x)) / (K − 1)) for the others.
+            own = np.repeat((-_softplus(x[rows]) - log_others)[:, None], data_k, axis=1)
+            own[np.arange(len(rows)), enc.label[rows]] += x[rows] + log_others
+            return own, np.exp(own)
+
+        rho, self.calibration_ = correlation_for(enc, log_prior, scores, self.calibration, rng, evidence)
+        self.error_correlation_ = rho
+        if rho == 0.0:
+            return posterior
+        return calibrated_posterior(log_prior, scores, enc.answers_per_task(), rho)
+
+    def _em(self, enc: EncodedAnswers) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """EM; the posterior, the last E-step's evidence per task and label, and each judgment's log-odds."""
         data = _Judgments(enc)
         w = enc.n_workers
         gold_rows = np.flatnonzero(enc.is_gold)
@@ -298,4 +333,4 @@ class GLAD(BaseAggregator):
         self.skills_ = self._skills_series(enc, expit(alpha * np.exp(log_beta.mean())))
         self.loss_history_ = history
         self.n_iter_ = len(history)
-        return np.asarray(posterior, dtype=np.float64)
+        return np.asarray(posterior, dtype=np.float64), scores, x

@@ -173,7 +173,7 @@ def test_cli_bad_input_is_one_error_line_and_exit_1(cli: typer.Typer, answers_cs
         "Error: answers.csv line(s) 5, 6: label 'neutral' is not one of the job's labels (positive, negative)"
     ]
     missing = CliRunner().invoke(cli, ["consolidate", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o.csv")])
-    assert missing.exit_code == 1
+    assert missing.exit_code == 2  # a missing input is a usage error, as for every command
     assert "no such file" in missing.stderr
 
 

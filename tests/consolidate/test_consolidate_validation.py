@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from groundswell.consolidate import check_answers, check_labels, parse_label_list, read_answers_csv, write_labels_csv
-from groundswell.errors import InvalidInputError
+from groundswell.errors import InvalidInputError, UsageError
 
 
 def test_check_answers_returns_exactly_the_three_columns() -> None:
@@ -73,7 +73,7 @@ def test_unreadable_files_give_one_clear_error(tmp_path: Path, text: str, messag
 
 
 def test_missing_file_and_unwritable_output(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError, match="no such file"):
+    with pytest.raises(UsageError, match="no such file"):
         read_answers_csv(tmp_path / "nope.csv")
     table = pd.DataFrame({"task": ["t"], "label": ["x"], "confidence": [1.0]})
     with pytest.raises(InvalidInputError, match="cannot write"):

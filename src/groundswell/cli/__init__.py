@@ -6,6 +6,8 @@ import typer
 
 from groundswell import __version__
 from groundswell.cli import consolidate, dataset, db, demo, endpoint, job, people, runner, simulate, train, web
+from groundswell.cli._common import EXIT_USAGE
+from groundswell.settings import Settings
 
 __all__ = ["app", "main"]
 
@@ -43,4 +45,15 @@ def _root(
 
 
 def main() -> None:
-    app()
+    """Run the command; a ``GROUNDSWELL_*`` setting that does not validate is one error line and exit 2."""
+    from pydantic import ValidationError
+
+    try:
+        app()
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        for error in exc.errors():
+            name = "GROUNDSWELL_" + "_".join(str(part) for part in error["loc"]).upper()
+            typer.echo(f"Error: setting {name}={error.get('input')!r}: {error['msg']}", err=True)
+        raise SystemExit(EXIT_USAGE) from None

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from groundswell.consolidate._validation import ANSWER_COLUMNS, check_answers, check_labels
-from groundswell.errors import InvalidInputError
+from groundswell.errors import InvalidInputError, UsageError
 
 __all__ = ["parse_label_list", "read_answers_csv", "write_labels_csv"]
 
@@ -46,13 +46,14 @@ def read_answers_csv(path: str | os.PathLike[str], labels: list[str] | None = No
         The judgments, indexed by line number.
 
     Raises:
-        InvalidInputError: If the file is missing, unreadable, not CSV, or fails ``check_answers``.
+        UsageError: If the file does not exist (a usage error, as for every command's missing input).
+        InvalidInputError: If the file is unreadable, not CSV, or fails ``check_answers``.
     """
     name = Path(path).name
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except FileNotFoundError as exc:
-        raise InvalidInputError(f"cannot read {path}: no such file") from exc
+        raise UsageError(f"cannot read {path}: no such file") from exc
     except pd.errors.EmptyDataError as exc:
         raise InvalidInputError(f"{name} is empty; expected a header line task,worker,label") from exc
     except pd.errors.ParserError as exc:

@@ -261,3 +261,26 @@ def test_router_mounts_under_a_prefix_in_another_app(model_dir: Path) -> None:
             return ping.status_code, answer.json()["predictions"][0]["label"]
 
     assert asyncio.run(call()) == (200, "negative")
+
+
+def test_json_nested_too_deeply_is_a_400_in_the_documented_shape(model_dir: Path) -> None:
+    transport = httpx.ASGITransport(app=make_app(Predictor.from_dir(model_dir)))
+    deep = "[" * 100_000 + "]" * 100_000
+
+    async def calls() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=transport, base_url="http://endpoint") as client:
+            headers = {"content-type": "application/json"}
+            return [
+                await client.post("/invocations", content=deep, headers=headers),
+                await client.post("/invocations", content=deep, headers={"content-type": "application/jsonlines"}),
+                await client.post("/predict", content=deep, headers=headers),
+            ]
+
+    for response in asyncio.run(calls()):
+        assert response.status_code == 400
+        assert response.json() == {
+            "ok": False,
+            "error": "JSON nested too deeply",
+            "errors": ["JSON nested too deeply"],
+            "status": 400,
+        }

@@ -24,7 +24,15 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from groundswell.errors import GroundswellError, error_body
 from groundswell.serve.batcher import MicroBatcher
 from groundswell.serve.capture import DataCapture
-from groundswell.serve.codecs import JSON, MAX_PAYLOAD_BYTES, BodyError, encode_predictions, media_type, parse_body
+from groundswell.serve.codecs import (
+    JSON,
+    MAX_PAYLOAD_BYTES,
+    BodyError,
+    encode_predictions,
+    loads_json,
+    media_type,
+    parse_body,
+)
 from groundswell.serve.predictor import ModelHolder, Prediction, Predictor, creation_date
 
 __all__ = ["EndpointState", "make_app", "make_router"]
@@ -156,7 +164,7 @@ def make_router(model: EndpointState | ModelHolder | Predictor) -> APIRouter:
     async def predict_post(request: Request) -> Response:
         """For people and scripts: ``{"text": "..."}`` or ``{"texts": [...]}``."""
         try:
-            data: Any = json.loads(await _read_body(request) or b"null")
+            data: Any = loads_json(await _read_body(request) or b"null")
         except (BodyError, ValueError) as exc:
             return _error(getattr(exc, "status", 400), getattr(exc, "message", f"not valid JSON: {exc}"))
         if isinstance(data, dict) and isinstance(data.get("texts"), list):

@@ -28,6 +28,7 @@ __all__ = [
     "BodyError",
     "ParsedBody",
     "encode_predictions",
+    "loads_json",
     "media_type",
     "parse_body",
 ]
@@ -98,7 +99,7 @@ def parse_body(body: bytes, content_type: str | None) -> ParsedBody:
             if not raw.strip():
                 continue
             try:
-                row = json.loads(raw)
+                row = loads_json(raw)
             except json.JSONDecodeError as exc:
                 raise BodyError(400, f"line {number}: not valid JSON ({exc.msg})") from exc
             if not isinstance(row, dict):
@@ -113,9 +114,17 @@ def parse_body(body: bytes, content_type: str | None) -> ParsedBody:
     return ParsedBody(kind, [_text_of(row[0], f"row {i}") for i, row in enumerate(rows, start=1)])
 
 
+def loads_json(text: str | bytes) -> Any:
+    """``json.loads``, with JSON nested too deep for the parser refused as a 400 (it raises RecursionError)."""
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise BodyError(400, "JSON nested too deeply") from exc
+
+
 def _parse_json(text: str) -> list[str]:
     try:
-        data = json.loads(text)
+        data = loads_json(text)
     except json.JSONDecodeError as exc:
         raise BodyError(400, f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
     if isinstance(data, dict) and "instances" in data:

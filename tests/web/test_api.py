@@ -334,6 +334,9 @@ def test_errors_answer_json_under_the_api_and_a_page_elsewhere(client: TestClien
     assert "default-src 'self'" in html.headers["content-security-policy"]
     assert client.get("/no-such-page").headers["content-type"].startswith("text/html")
     assert client.get("/api/v1/no-such-route").json()["status"] == 404
+    wrong_method = client.delete("/api/v1/jobs", headers=admin)
+    assert wrong_method.status_code == 405 and wrong_method.json()["status"] == 405
+    assert {"GET", "POST"} <= set(wrong_method.headers["allow"].split(", ")) <= {"GET", "HEAD", "POST"}
 
     signed_out = TestClient(client.app)
     to_login = signed_out.get("/admin/jobs/api-job", follow_redirects=False)

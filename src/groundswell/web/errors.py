@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from groundswell.errors import (
     ConflictError,
@@ -56,11 +57,28 @@ def _answer(
 ) -> Response:
     if request.url.path.startswith(API_PREFIX):
         return JSONResponse(error_body(message, status, errors), status_code=status, headers=headers)
-    return page(request, "error.html", status_code=status, message=message, status=status)
+    response = page(request, "error.html", status_code=status, message=message, status=status)
+    response.headers.update(headers or {})
+    return response
 
 
 def _signed_out(request: Request) -> bool:
     return SESSION_COOKIE not in request.cookies and "authorization" not in request.headers
+
+
+#: The methods a 405's ``Allow`` header may name.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    """Every method some route fully serves at the request's path (asked of the router, method by method,
+    so routes nested in included routers count too)."""
+    routes = request.app.router.routes
+    return {
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    }
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -82,4 +100,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        return _answer(request, str(exc.detail), exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route on the path only; a path served by several
+            # routes (GET and POST /api/v1/jobs) must name them all (RFC 9110, 15.5.6).
+            headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
+        return _answer(request, str(exc.detail), exc.status_code, headers=headers)

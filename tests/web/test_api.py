@@ -348,3 +348,34 @@ def test_errors_answer_json_under_the_api_and_a_page_elsewhere(client: TestClien
     browser, _csrf = _annotator(client, "someone@example.org")
     forbidden = browser.get("/admin/jobs/api-job")
     assert forbidden.status_code == 403 and "this needs an admin" in forbidden.text
+
+
+def test_out_of_range_ids_and_control_characters_are_refused_before_any_sql(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    """Issue 17's 500s: ids past the databases' integer range, and NUL in paths, labels and keys, now answer
+    4xx in the documented shape, signed in or not (on PostgreSQL a made-up session cookie used to send such a
+    request down the hot path, which cast the id before it authenticated)."""
+    too_big = 2**63
+    for caller in (TestClient(client.app, cookies={"gs_session": "bogus"}), client):
+        body = {"label": "positive", "idempotency_key": "k"}
+        assert "lease_id" in _error(caller.post(f"/api/v1/tasks/{too_big}/submit", json=body, headers=admin), 422)
+        assert "lease_id" in _error(caller.post(f"/api/v1/tasks/{too_big}/decline", headers=admin), 422)
+        assert "judgment_id" in _error(caller.get(f"/api/v1/judgments/{too_big}", headers=admin), 422)
+        assert "judgment_id" in _error(caller.get("/api/v1/judgments/0", headers=admin), 422)
+        assert "exclude" in _error(
+            caller.post("/api/v1/jobs/api-job/tasks/next", json={"exclude": [too_big]}, headers=admin), 422
+        )
+        assert "control characters" in _error(caller.get("/api/v1/jobs/a%00b", headers=admin), 422)
+    browser, csrf = _annotator(client, "nul@example.org")
+    headers = {"X-CSRF-Token": csrf}
+    task = browser.post("/api/v1/jobs/api-job/tasks/next", json={"exclude": []}, headers=headers).json()["task"]
+    for body in ({"label": "posi\x00tive", "idempotency_key": "k"}, {"label": "positive", "idempotency_key": "k\x00"}):
+        answer = browser.post(f"/api/v1/tasks/{task['lease_id']}/submit", json=body, headers=headers)
+        assert "control characters" in _error(answer, 422)
+    job = {"name": "bad\x00name", "dataset": "tweets", "labels": ["a", "b"]}
+    assert "control characters" in _error(client.post("/api/v1/jobs", json=job, headers=admin), 422)
+    ok = browser.post(
+        f"/api/v1/tasks/{task['lease_id']}/submit", json={"label": "positive", "idempotency_key": "k"}, headers=headers
+    )
+    assert ok.status_code == 200, ok.text

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -20,6 +20,7 @@ from groundswell.jobs.annotate.hot_path import HotPath
 from groundswell.jobs.setup import prepare_store
 from groundswell.settings import Settings
 from groundswell.store import make_engine, make_session_factory
+from groundswell.web.deps import plain_path
 from groundswell.web.errors import install_error_handlers
 from groundswell.web.routes import api, pages
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
         version=__version__,
         description="Tweet labeling jobs, routing and answers. Admin routes take `Authorization: Bearer <key>`.",
         lifespan=lifespan,
+        dependencies=[Depends(plain_path)],
     )
     app.state.settings = settings
     app.state.engine = engine

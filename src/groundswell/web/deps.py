@@ -21,12 +21,21 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from groundswell.errors import InvalidInputError
 from groundswell.jobs.annotate.hot_path import HotPath
 from groundswell.settings import Settings
 from groundswell.store.db import transaction
 from groundswell.web.auth import Credentials, Principal, authenticate, credentials
 
-__all__ = ["Call", "CredentialsDep", "HotPathDep", "SettingsDep", "StoreDep", "caller"]
+__all__ = ["Call", "CredentialsDep", "HotPathDep", "SettingsDep", "StoreDep", "caller", "plain_path"]
+
+
+async def plain_path(request: Request) -> None:
+    """Refuse a path with a NUL or other control character (``/api/v1/jobs/a%00b``) before any handler or SQL
+    sees it: PostgreSQL refuses NUL in text, and no name in the store contains one. Async, so it costs the hot
+    path no thread hop."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in request.scope["path"]):
+        raise InvalidInputError("the path must not contain control characters (NUL, newlines, tabs, ...)")
 
 
 async def _store(request: Request) -> sessionmaker[Session]:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from groundswell.jobs import AnnotatorStats, JobProgress, NoTask, SubmitResult, Task
 
 __all__ = [
+    "MAX_DB_ID",
     "AnnotatorStatsPublic",
+    "DbId",
     "JobCreate",
     "JobProgressPublic",
     "JobPublic",
@@ -18,10 +20,28 @@ __all__ = [
     "MePublic",
     "NextTaskRequest",
     "NextTaskResponse",
+    "PlainText",
     "SubmitRequest",
     "SubmitResponse",
     "TaskPublic",
 ]
+
+
+#: The largest id the databases store (PostgreSQL BIGINT; SQLite's INTEGER is as wide): a larger one is a 422
+#: at the edge, never a cast error in SQL.
+MAX_DB_ID = 2**63 - 1
+DbId = Annotated[int, Field(ge=1, le=MAX_DB_ID)]
+
+
+def _no_control_characters(value: str) -> str:
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must not contain control characters (NUL, newlines, tabs, ...)")
+    return value
+
+
+#: Text that names or keys something (labels, idempotency keys, names): no NUL or other control character,
+#: which PostgreSQL refuses in text and no one means to type.
+PlainText = Annotated[str, AfterValidator(_no_control_characters)]
 
 
 class JobCreate(BaseModel):
@@ -29,9 +49,9 @@ class JobCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    dataset: str
-    labels: list[str] | None = None
+    name: PlainText
+    dataset: PlainText
+    labels: list[PlainText] | None = None
     label_config: dict[str, Any] | None = None
     instructions_md: str = Field(default="", max_length=100_000)
     workers_per_item: int | None = Field(
@@ -163,7 +183,7 @@ class NextTaskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     #: Leases the client already holds (the tweet on screen, the prefetched one): do not hand those back.
-    exclude: list[int] = Field(default_factory=list, max_length=16)
+    exclude: list[DbId] = Field(default_factory=list, max_length=16)
 
 
 class NextTaskResponse(BaseModel):
@@ -180,8 +200,8 @@ class NextTaskResponse(BaseModel):
 class SubmitRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    label: str = Field(min_length=1, max_length=256)
-    idempotency_key: str = Field(min_length=1, max_length=128)
+    label: PlainText = Field(min_length=1, max_length=256)
+    idempotency_key: PlainText = Field(min_length=1, max_length=128)
     time_spent_s: float | None = Field(default=None, ge=0)
     #: Also hand out the next task in the same round trip (what the annotator UI does on every keystroke).
     next: NextTaskRequest | None = None

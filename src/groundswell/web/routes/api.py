@@ -12,8 +12,9 @@ transaction on the event loop: measured, handing it to the thread pool cost more
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Path, Response, status
 from sqlalchemy.orm import Session
 
 from groundswell import jobs
@@ -32,6 +33,7 @@ from groundswell.store.tables import Job, Judgment
 from groundswell.web.auth import authenticate
 from groundswell.web.deps import CredentialsDep, HotPathDep, StoreDep, caller
 from groundswell.web.schemas import (
+    MAX_DB_ID,
     AnnotatorStatsPublic,
     JobCreate,
     JobProgressPublic,
@@ -48,6 +50,9 @@ from groundswell.web.schemas import (
 )
 
 __all__ = ["router"]
+
+#: A row id in a path: within the databases' integer range, so a larger one is a 422 before any SQL runs.
+RowId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]
 
 router = APIRouter(prefix="/api/v1")
 
@@ -181,7 +186,7 @@ async def next_task(
 
 @router.post("/tasks/{lease_id}/submit", response_model=SubmitResponse, tags=["annotate"])
 async def submit(
-    lease_id: int, body: SubmitRequest, store: StoreDep, creds: CredentialsDep, hot_path: HotPathDep
+    lease_id: RowId, body: SubmitRequest, store: StoreDep, creds: CredentialsDep, hot_path: HotPathDep
 ) -> SubmitResponse:
     """Answer a held task. Retrying with the same ``idempotency_key`` returns the original result.
 
@@ -218,7 +223,7 @@ async def submit(
 
 
 @router.post("/tasks/{lease_id}/decline", status_code=status.HTTP_204_NO_CONTENT, tags=["annotate"])
-async def decline(lease_id: int, store: StoreDep, creds: CredentialsDep) -> Response:
+async def decline(lease_id: RowId, store: StoreDep, creds: CredentialsDep) -> Response:
     """Skip a held task; the tweet goes back to the pool for someone else."""
     with transaction(store) as session:
         principal = authenticate(session, creds)
@@ -255,7 +260,7 @@ def mine(name: str, store: StoreDep, creds: CredentialsDep) -> list[JudgmentPubl
 
 
 @router.get("/judgments/{judgment_id}", response_model=JudgmentPublic, tags=["annotate"])
-def judgment(judgment_id: int, store: StoreDep, creds: CredentialsDep) -> JudgmentPublic:
+def judgment(judgment_id: RowId, store: StoreDep, creds: CredentialsDep) -> JudgmentPublic:
     """One judgment: admins see any; an annotator sees only their own (others are 404)."""
     with caller(store, creds) as call:
         principal = call.principal

@@ -284,3 +284,25 @@ def test_json_nested_too_deeply_is_a_400_in_the_documented_shape(model_dir: Path
             "errors": ["JSON nested too deeply"],
             "status": 400,
         }
+
+
+def test_an_unexpected_error_is_a_500_with_a_request_id_and_no_details(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(Predictor.from_dir(model_dir))
+
+    async def broken(texts: Any) -> Any:
+        raise RuntimeError("secret detail of a bug")
+
+    monkeypatch.setattr(app.state.endpoint, "predict", broken)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+
+    async def call() -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, base_url="http://endpoint") as client:
+            return await client.post("/invocations", json={"source": "hi"})
+
+    response = asyncio.run(call())
+    request_id = response.headers["x-request-id"]
+    message = f"internal error; quote request id {request_id} to the operator"
+    assert response.status_code == 500
+    assert response.json() == {"ok": False, "error": message, "errors": [message], "status": 500}

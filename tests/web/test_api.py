@@ -379,3 +379,24 @@ def test_out_of_range_ids_and_control_characters_are_refused_before_any_sql(
         f"/api/v1/tasks/{task['lease_id']}/submit", json={"label": "positive", "idempotency_key": "k"}, headers=headers
     )
     assert ok.status_code == 200, ok.text
+
+
+def test_an_unexpected_error_is_a_500_with_a_request_id_and_no_details(
+    client: TestClient, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(session: Any) -> Any:
+        raise RuntimeError("secret detail of a bug")
+
+    monkeypatch.setattr(jobs, "list_jobs", broken)
+    quiet = TestClient(client.app, raise_server_exceptions=False)
+    with caplog.at_level("ERROR", logger="groundswell.web"):
+        response = quiet.get("/api/v1/jobs", headers=admin)
+    message = _error(response, 500)
+    request_id = response.headers["x-request-id"]
+    assert message == f"internal error; quote request id {request_id} to the operator"
+    assert "secret" not in response.text
+    logged = [r for r in caplog.records if request_id in r.getMessage()]
+    assert logged and logged[0].exc_info is not None and "secret detail" in str(logged[0].exc_info[1])
+    page = quiet.get("/admin", headers=admin)
+    assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["x-request-id"] in page.text and "secret" not in page.text

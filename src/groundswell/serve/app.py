@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -38,6 +39,7 @@ from groundswell.serve.predictor import ModelHolder, Prediction, Predictor, crea
 __all__ = ["EndpointState", "make_app", "make_router"]
 
 _Result = tuple[Prediction, Predictor]
+_log = logging.getLogger("groundswell.serve")
 
 
 def _error(status: int, message: str) -> Response:
@@ -226,6 +228,16 @@ def make_app(
     app = FastAPI(title="Groundswell endpoint", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.endpoint = endpoint
     app.include_router(make_router(endpoint))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # As in the web app: the traceback to the log under a request id, the id alone to the caller.
+        request_id = uuid.uuid4().hex[:16]
+        _log.error("request %s %s %s failed", request_id, request.method, request.url.path, exc_info=exc)
+        response = _error(500, f"internal error; quote request id {request_id} to the operator")
+        response.headers["X-Request-Id"] = request_id
+        return response
+
     return app
 
 

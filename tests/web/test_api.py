@@ -400,3 +400,14 @@ def test_an_unexpected_error_is_a_500_with_a_request_id_and_no_details(
     page = quiet.get("/admin", headers=admin)
     assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
     assert page.headers["x-request-id"] in page.text and "secret" not in page.text
+
+
+def test_the_job_schema_asks_for_exactly_one_of_labels_and_label_config(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["JobCreate"]
+    assert schema["oneOf"] == [{"required": ["labels"]}, {"required": ["label_config"]}]
+    neither = {"name": "no-labels", "dataset": "tweets"}
+    both = {**neither, "labels": ["a", "b"], "label_config": LABEL_CONFIG}
+    for body in (neither, both):
+        assert "exactly one of" in _error(client.post("/api/v1/jobs", json=body, headers=admin), 422)

@@ -47,7 +47,12 @@ PlainText = Annotated[str, AfterValidator(_no_control_characters)]
 class JobCreate(BaseModel):
     """Either ``labels`` or Ground Truth's ``label_config`` ({"document-version", "labels": [{"label"}]})."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The schema says what the server accepts: exactly one of the two (``oneOf``), so a client generated from
+    # the OpenAPI document cannot build a body the server refuses.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["labels"]}, {"required": ["label_config"]}]},
+    )
 
     name: PlainText
     dataset: PlainText

@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from groundswell.consolidate import DawidSkene, OneCoinDawidSkene, expected_calibration_error, reliability_table
+from groundswell.consolidate import (
+    GLAD,
+    MACE,
+    DawidSkene,
+    OneCoinDawidSkene,
+    expected_calibration_error,
+    reliability_table,
+)
 from groundswell.consolidate.simulate import simulate_crowd
 from groundswell.errors import InvalidInputError
 
@@ -75,3 +82,25 @@ def test_single_judgment_tasks_leave_heldout_calibration_off() -> None:
     model = DawidSkene().fit(answers)
     assert model.calibration_ == "none"
     assert np.isfinite(model.probas_.to_numpy()).all()
+
+
+@pytest.mark.parametrize(("model", "below", "above"), [(MACE, 0.1, 0.2), (GLAD, 0.15, 0.25)])
+def test_glad_and_mace_discount_where_the_crowd_errs_together_and_stay_raw_without_calibration(
+    model: type[GLAD] | type[MACE], below: float, above: float
+) -> None:
+    # Hard tasks draw most workers to the same wrong label: raw posteriors pile up near 1 and are often wrong.
+    # 200 gold tasks measure by how much (answers alone cannot see a mistake the crowd shares).
+    crowd = simulate_crowd(1500, 40, judgments_per_task=5, hard_share=0.4, fooled=0.6, random_state=2)
+    gold = crowd.truth.iloc[:200]
+    fitted = model().fit(crowd.answers, gold)
+    raw = model(calibration="none").fit(crowd.answers, gold)
+    pd.testing.assert_frame_equal(raw.probas_, raw.raw_probas_)
+    pd.testing.assert_frame_equal(fitted.raw_probas_, raw.raw_probas_)
+    assert fitted.calibration_ == "gold" and fitted.error_correlation_ > 0.3
+    truth = crowd.truth.reindex(fitted.labels_.index)
+
+    def ece(aggregator: GLAD | MACE) -> float:
+        return expected_calibration_error(aggregator.confidence_, aggregator.labels_ == truth)
+
+    assert ece(fitted) < below < above < ece(raw)
+    assert (fitted.labels_ == truth).mean() >= (raw.labels_ == truth).mean() - 0.015

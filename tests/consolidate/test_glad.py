@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import approx_fprime
 
-from groundswell.consolidate import MajorityVote, expected_calibration_error, simulate_crowd
+from groundswell.consolidate import MajorityVote, simulate_crowd
 from groundswell.consolidate._encoding import encode_answers
 from groundswell.consolidate.glad import GLAD, _Judgments
 from groundswell.errors import UsageError
@@ -258,25 +258,6 @@ def test_glad_beats_majority_vote_when_workers_differ_in_ability(seed: int) -> N
     assert _accuracy(glad.labels_, crowd.truth) >= mv + 0.015
     # The learned skills track the simulated accuracies.
     assert np.corrcoef(glad.skills_, crowd.accuracy.loc[glad.skills_.index])[0, 1] > 0.8
-
-
-def test_confidence_is_discounted_where_the_crowd_errs_together_and_untouched_without_calibration() -> None:
-    # Hard tasks draw most workers to the same wrong label: raw posteriors pile up near 1 and are often wrong.
-    # 200 gold tasks measure by how much (answers alone cannot see a mistake the crowd shares).
-    crowd = simulate_crowd(1500, 40, judgments_per_task=5, hard_share=0.4, fooled=0.6, random_state=2)
-    gold = crowd.truth.iloc[:200]
-    model = GLAD().fit(crowd.answers, gold)
-    raw = GLAD(calibration="none").fit(crowd.answers, gold)
-    pd.testing.assert_frame_equal(raw.probas_, raw.raw_probas_)
-    pd.testing.assert_frame_equal(model.raw_probas_, raw.raw_probas_)
-    assert model.calibration_ == "gold" and model.error_correlation_ > 0.3
-    truth = crowd.truth.reindex(model.labels_.index)
-
-    def ece(fitted: GLAD) -> float:
-        return expected_calibration_error(fitted.confidence_, fitted.labels_ == truth)
-
-    assert ece(model) < 0.15 < 0.25 < ece(raw)
-    assert (model.labels_ == truth).mean() >= (raw.labels_ == truth).mean() - 0.015
 
 
 def test_an_unknown_calibration_is_refused() -> None:

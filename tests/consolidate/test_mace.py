@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from groundswell.consolidate import MajorityVote, expected_calibration_error, simulate_crowd
+from groundswell.consolidate import MajorityVote, simulate_crowd
 from groundswell.consolidate.mace import MACE
 from groundswell.errors import UsageError
 
@@ -240,22 +240,3 @@ def test_adding_a_uniform_random_spammer_changes_accuracy_little(seed: int) -> N
     alone = _accuracy(MACE(labels=LABELS).fit_predict(crowd.answers), crowd.truth)
     assert abs(_accuracy(model.labels_, crowd.truth) - alone) <= 0.04  # majority vote: often 0.04 lower
     assert model.competence_["spammer"] < 0.25
-
-
-def test_confidence_is_discounted_where_the_crowd_errs_together_and_untouched_without_calibration() -> None:
-    # Hard tasks draw most workers to the same wrong label: raw posteriors pile up near 1 and are often wrong.
-    # 200 gold tasks measure by how much (answers alone cannot see a mistake the crowd shares).
-    crowd = simulate_crowd(1500, 40, judgments_per_task=5, hard_share=0.4, fooled=0.6, random_state=2)
-    gold = crowd.truth.iloc[:200]
-    model = MACE().fit(crowd.answers, gold)
-    raw = MACE(calibration="none").fit(crowd.answers, gold)
-    pd.testing.assert_frame_equal(raw.probas_, raw.raw_probas_)
-    pd.testing.assert_frame_equal(model.raw_probas_, raw.raw_probas_)
-    assert model.calibration_ == "gold" and model.error_correlation_ > 0.3
-    truth = crowd.truth.reindex(model.labels_.index)
-
-    def ece(fitted: MACE) -> float:
-        return expected_calibration_error(fitted.confidence_, fitted.labels_ == truth)
-
-    assert ece(model) < 0.1 < 0.2 < ece(raw)
-    assert (model.labels_ == truth).mean() >= (raw.labels_ == truth).mean() - 0.015

@@ -10,22 +10,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from groundswell.consolidate._encoding import EncodedAnswers
-from groundswell.consolidate.calibration import fit_error_correlation, fit_error_correlation_heldout
+from groundswell.consolidate.calibration import (
+    calibrated_posterior,
+    fit_error_correlation,
+    fit_error_correlation_heldout,
+)
+from groundswell.errors import UsageError
 
 __all__ = [
     "Calibration",
+    "DiscountedPosterior",
     "EMFit",
     "HeldoutConfusion",
     "JudgmentEvidence",
     "choose_correlation",
     "correlation_for",
     "heldout_confusion",
+    "log_confusion_rows",
     "run_em",
 ]
 
@@ -69,7 +77,7 @@ class EMFit:
     history: list[float]
 
 
-def _log_confusion_rows(enc: EncodedAnswers, confusion: FloatArray) -> FloatArray:
+def log_confusion_rows(enc: EncodedAnswers, confusion: FloatArray) -> FloatArray:
     """``log C`` laid out as rows (worker·n_labels + given label) × true label, matching ``incidence``."""
     k = enc.n_labels
     return np.log(np.maximum(confusion, _FLOOR)).transpose(0, 2, 1).reshape(enc.n_workers * k, k)
@@ -218,7 +226,7 @@ def choose_correlation(
     """
 
     def evidence(rows: IntArray) -> tuple[FloatArray, FloatArray]:
-        own = _log_confusion_rows(enc, fit.confusion)[enc.worker_label[rows]]
+        own = log_confusion_rows(enc, fit.confusion)[enc.worker_label[rows]]
         return own, heldout(enc, fit, rows, fit.posterior[enc.task[rows]])  # no gold task among the rows
 
     return correlation_for(enc, fit.log_prior, fit.log_lik, calibration, rng, evidence)
@@ -262,3 +270,43 @@ def correlation_for(
     own, predicted = evidence(usable)
     n_others = per_task[task] - 1.0
     return fit_error_correlation_heldout(log_prior, log_lik[task] - own, n_others, predicted), "heldout"
+
+
+class DiscountedPosterior:
+    """For models beside Dawid–Skene whose task evidence sums over judgments (GLAD, MACE): report the
+    posterior with that evidence discounted for within-task error correlation, as Dawid–Skene does.
+
+    Attributes:
+        calibration: The ``calibration`` setting (``"auto"``, ``"gold"``, ``"heldout"`` or ``"none"``).
+        raw_probas_: Posteriors before calibration (``ρ = 0``).
+        error_correlation_: The fitted ``ρ`` applied to ``probas_``.
+        calibration_: The calibration actually used (``"auto"`` resolved).
+    """
+
+    calibration: Calibration
+    raw_probas_: pd.DataFrame
+    error_correlation_: float
+    calibration_: str
+
+    def _check_calibration(self) -> None:
+        if self.calibration not in get_args(Calibration):
+            raise UsageError(f"{type(self).__name__}: unknown calibration {self.calibration!r}")
+
+    def _discounted(
+        self,
+        enc: EncodedAnswers,
+        log_prior: FloatArray,
+        log_lik: FloatArray,
+        posterior: FloatArray,
+        rng: np.random.Generator,
+        evidence: JudgmentEvidence,
+    ) -> FloatArray:
+        """Fit ``ρ`` (:func:`correlation_for`), keep the raw posterior, and return the one to report (the raw
+        one itself when ``ρ = 0``)."""
+        keep = ~enc.is_gold
+        self.raw_probas_ = pd.DataFrame(posterior[keep], index=enc.tasks[keep], columns=enc.labels)
+        rho, self.calibration_ = correlation_for(enc, log_prior, log_lik, self.calibration, rng, evidence)
+        self.error_correlation_ = rho
+        if rho == 0.0:
+            return posterior
+        return calibrated_posterior(log_prior, log_lik, enc.answers_per_task(), rho)

@@ -36,11 +36,9 @@ from scipy.optimize import minimize
 from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
-from groundswell.consolidate._em import Calibration, correlation_for
+from groundswell.consolidate._em import Calibration, DiscountedPosterior
 from groundswell.consolidate._encoding import EncodedAnswers
 from groundswell.consolidate.base import BaseAggregator, FloatArray, IntArray, RandomState
-from groundswell.consolidate.calibration import calibrated_posterior
-from groundswell.errors import UsageError
 
 __all__ = ["GLAD"]
 
@@ -108,7 +106,7 @@ class _Judgments:
         return flat.reshape(self.n_tasks, self.k) + base[:, None]
 
 
-class GLAD(BaseAggregator):
+class GLAD(DiscountedPosterior, BaseAggregator):
     """GLAD: one ability per worker, one difficulty per item, learned by EM (multi-class).
 
     Compared with :class:`~groundswell.consolidate.OneCoinDawidSkene` (one accuracy per worker, mistakes
@@ -174,9 +172,6 @@ class GLAD(BaseAggregator):
     betas_: pd.Series[float]
     loss_history_: list[float]
     n_iter_: int
-    raw_probas_: pd.DataFrame
-    error_correlation_: float
-    calibration_: str
 
     def __init__(
         self,
@@ -267,12 +262,9 @@ class GLAD(BaseAggregator):
         # SciPy's L-BFGS-B (C since 1.15) calls BLAS on parameter-sized vectors, where OpenBLAS threads only
         # add synchronisation and spin against each other on a busy machine: web (15,567 judgments) took
         # 4.4 s with the default threads on 2 loaded cores, 0.3 s with one (the runner limits BLAS likewise).
-        if self.calibration not in ("auto", "gold", "heldout", "none"):
-            raise UsageError(f"GLAD: unknown calibration {self.calibration!r}")
+        self._check_calibration()
         with threadpool_limits(limits=1, user_api="blas"):
             posterior, scores, x = self._em(enc)
-        keep = ~enc.is_gold
-        self.raw_probas_ = pd.DataFrame(posterior[keep], index=enc.tasks[keep], columns=enc.labels)
         data_k = enc.n_labels
         log_prior = np.full(data_k, -np.log(data_k))  # uniform, as in the model
         log_others = float(np.log(max(data_k - 1, 1)))
@@ -283,11 +275,7 @@ class GLAD(BaseAggregator):
             own[np.arange(len(rows)), enc.label[rows]] += x[rows] + log_others
             return own, np.exp(own)
 
-        rho, self.calibration_ = correlation_for(enc, log_prior, scores, self.calibration, rng, evidence)
-        self.error_correlation_ = rho
-        if rho == 0.0:
-            return posterior
-        return calibrated_posterior(log_prior, scores, enc.answers_per_task(), rho)
+        return self._discounted(enc, log_prior, scores, posterior, rng, evidence)
 
     def _em(self, enc: EncodedAnswers) -> tuple[FloatArray, FloatArray, FloatArray]:
         """EM; the posterior, the last E-step's evidence per task and label, and each judgment's log-odds."""

@@ -29,10 +29,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import digamma, gammaln
 
-from groundswell.consolidate._em import Calibration, EMFit, choose_correlation
+from groundswell.consolidate._em import Calibration, DiscountedPosterior, log_confusion_rows
 from groundswell.consolidate._encoding import EncodedAnswers
 from groundswell.consolidate.base import BaseAggregator, FloatArray, IntArray, RandomState
-from groundswell.consolidate.calibration import calibrated_posterior
 from groundswell.errors import UsageError
 
 __all__ = ["MACE", "ClassPrior", "MaceMethod"]
@@ -75,12 +74,6 @@ class _Run:
     n_iter: int
 
 
-def _log_rows(weights: FloatArray) -> FloatArray:
-    """``log W`` as rows (worker·n_labels + given label) × true label, the layout of ``enc.incidence``."""
-    k = weights.shape[-1]
-    return np.log(np.maximum(weights, 1e-300)).transpose(0, 2, 1).reshape(-1, k)
-
-
 def _kl_dirichlet(post: FloatArray, prior: FloatArray) -> float:
     """Σ over rows of ``KL(Dir(post) ‖ Dir(prior))`` (a Beta is a two-column Dirichlet)."""
     post_sum, prior_sum = post.sum(axis=-1), prior.sum(axis=-1)
@@ -89,7 +82,7 @@ def _kl_dirichlet(post: FloatArray, prior: FloatArray) -> float:
     return float(np.sum(kl + ((post - prior) * e_log).sum(axis=-1)))
 
 
-class MACE(BaseAggregator):
+class MACE(DiscountedPosterior, BaseAggregator):
     """MACE: one competence (probability of not spamming) and one spamming distribution per worker.
 
     A worker who always gives the same label, or answers at random, is explained as a spammer: their
@@ -148,9 +141,6 @@ class MACE(BaseAggregator):
     priors_: pd.Series[float]
     objective_: float
     n_iter_: int
-    raw_probas_: pd.DataFrame
-    error_correlation_: float
-    calibration_: str
 
     def __init__(
         self,
@@ -179,8 +169,7 @@ class MACE(BaseAggregator):
     def _fit(self, enc: EncodedAnswers, rng: np.random.Generator) -> FloatArray:
         if self.method not in ("vb", "em") or self.class_prior not in ("learned", "uniform"):
             raise UsageError(f"MACE: unknown method {self.method!r} or class_prior {self.class_prior!r}")
-        if self.calibration not in ("auto", "gold", "heldout", "none"):
-            raise UsageError(f"MACE: unknown calibration {self.calibration!r}")
+        self._check_calibration()
         if min(self.competence_prior) <= 0 or self.spam_prior <= 0:
             raise UsageError("MACE: prior concentrations must be positive")
         k, gold_rows = enc.n_labels, np.flatnonzero(enc.is_gold)
@@ -220,23 +209,16 @@ class MACE(BaseAggregator):
         own = np.logaddexp(log_know[:, None], spam)  # (W, K): log weight of answering l when l is true
         weights = np.repeat(np.exp(spam)[:, None, :], k, axis=1)  # (W, true, given), as the E-step scores
         weights[:, np.arange(k), np.arange(k)] = np.exp(own)
-        log_lik = np.asarray(enc.incidence @ _log_rows(weights), dtype=np.float64)
-        posterior = np.ascontiguousarray(run.posterior.T)
-        fit = EMFit(log_pi, weights, np.zeros((enc.n_workers, k)), log_lik, posterior, [])
-        theta = run.counts.know / (run.counts.know + run.counts.guess)
-        xi = run.counts.spam / run.counts.spam.sum(axis=1, keepdims=True)
+        log_rows = log_confusion_rows(enc, weights)
+        log_lik = np.asarray(enc.incidence @ log_rows, dtype=np.float64)
+        theta, xi = self.competence_.to_numpy(), self.spamming_.to_numpy()  # stored by _store
         point = theta[:, None, None] * np.eye(k) + (1.0 - theta)[:, None, None] * xi[:, None, :]
 
-        def predicted(enc: EncodedAnswers, fit: EMFit, rows: IntArray, posterior: FloatArray) -> FloatArray:
-            return np.asarray(point[enc.worker[rows], :, enc.label[rows]], dtype=np.float64)
+        def evidence(rows: IntArray) -> tuple[FloatArray, FloatArray]:
+            # An answer's own term as the E-step scores it; its probability from the point estimates.
+            return log_rows[enc.worker_label[rows]], point[enc.worker[rows], :, enc.label[rows]]
 
-        rho, self.calibration_ = choose_correlation(enc, fit, self.calibration, rng, predicted)
-        self.error_correlation_ = rho
-        keep = ~enc.is_gold
-        self.raw_probas_ = pd.DataFrame(posterior[keep], index=enc.tasks[keep], columns=enc.labels)
-        if rho == 0.0:
-            return posterior
-        return calibrated_posterior(log_pi, log_lik, enc.answers_per_task(), rho)
+        return self._discounted(enc, log_pi, log_lik, np.ascontiguousarray(run.posterior.T), rng, evidence)
 
     def _run(self, data: _Data, counts: _Counts) -> _Run:
         """Alternate E- and M-steps from ``counts`` until the objective settles."""

@@ -26,6 +26,7 @@ from groundswell.jobs.annotate.hot_path import HotPath
 from groundswell.settings import Settings
 from groundswell.store.db import transaction
 from groundswell.web.auth import Credentials, Principal, authenticate, credentials
+from groundswell.web.schemas import has_control_characters
 
 __all__ = ["Call", "CredentialsDep", "HotPathDep", "SettingsDep", "StoreDep", "caller", "plain_path"]
 
@@ -34,7 +35,7 @@ async def plain_path(request: Request) -> None:
     """Refuse a path with a NUL or other control character (``/api/v1/jobs/a%00b``) before any handler or SQL
     sees it: PostgreSQL refuses NUL in text, and no name in the store contains one. Async, so it costs the hot
     path no thread hop."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in request.scope["path"]):
+    if has_control_characters(request.scope["path"]):
         raise InvalidInputError("the path must not contain control characters (NUL, newlines, tabs, ...)")
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "SubmitRequest",
     "SubmitResponse",
     "TaskPublic",
+    "has_control_characters",
 ]
 
 
@@ -33,8 +34,13 @@ MAX_DB_ID = 2**63 - 1
 DbId = Annotated[int, Field(ge=1, le=MAX_DB_ID)]
 
 
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` holds a NUL or another control character (C0 or DEL)."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
 def _no_control_characters(value: str) -> str:
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if has_control_characters(value):
         raise ValueError("must not contain control characters (NUL, newlines, tabs, ...)")
     return value
 

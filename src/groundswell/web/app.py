@@ -7,19 +7,23 @@ hands to uvicorn (each worker process builds its own engine from the same settin
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from groundswell import __version__
+from groundswell.errors import error_body
 from groundswell.jobs.annotate.hot_path import HotPath
 from groundswell.jobs.setup import prepare_store
 from groundswell.settings import Settings
 from groundswell.store import make_engine, make_session_factory
+from groundswell.store.health import database_error
 from groundswell.web.deps import plain_path
 from groundswell.web.errors import install_error_handlers
 from groundswell.web.routes import api, pages
@@ -61,8 +65,13 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.include_router(pages.router)
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> Response:
+        failure = database_error(engine)
+        if failure is not None:
+            # The reason stays in the log: the check answers anyone, and hosts and ports are not theirs to see.
+            logging.getLogger("groundswell.web").warning("health check: database unreachable: %s", failure)
+            return JSONResponse(error_body("database unreachable", 503), status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
 
     return app
 

@@ -49,6 +49,21 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(
         default=False, description="Mark session cookies Secure (set this when the service is behind HTTPS)."
     )
+    auth_failures_per_address: int = Field(
+        default=10,
+        ge=0,
+        description="Failed sign-ins (API keys, admin login, invite links) one client address may make per "
+        "window before it gets 429; 0 turns the limit off.",
+    )
+    auth_failures_per_key_prefix: int = Field(
+        default=5,
+        ge=0,
+        description="Failed API-key attempts per key prefix (its first 8 characters) per window, from any "
+        "address, before keys with that prefix get 429; 0 turns the limit off.",
+    )
+    auth_failure_window_s: float = Field(
+        default=60, gt=0, le=86_400, description="Seconds over which failed sign-ins are counted."
+    )
 
     @model_validator(mode="after")
     def _default_database_url(self) -> Settings:

@@ -21,6 +21,7 @@ from groundswell.store.tables import ApiKey, Invite, Job, JobTeam, Team, TeamMem
 
 __all__ = [
     "SignedIn",
+    "api_key_prefix",
     "create_admin",
     "create_invite",
     "create_web_session",
@@ -33,6 +34,9 @@ __all__ = [
 ]
 
 API_KEY_PREFIX = "gs_"
+#: How much of a key is stored in the clear (``api_keys.prefix``) to tell keys apart; sign-in failures are
+#: also counted per prefix of this length (:mod:`groundswell.jobs.throttle`).
+API_KEY_SHOWN = 8
 
 
 def _digest(secret: str) -> str:
@@ -69,8 +73,12 @@ def create_admin(session: Session, email: str, name: str | None = None) -> tuple
         worker.kind = WorkerKind.ADMIN
     session.flush()
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiKey(worker_id=worker.id, key_hash=_digest(key), prefix=key[:8]))
+    session.add(ApiKey(worker_id=worker.id, key_hash=_digest(key), prefix=api_key_prefix(key)))
     return worker, key
+
+
+def api_key_prefix(key: str) -> str:
+    return key[:API_KEY_SHOWN]
 
 
 def worker_for_api_key(session: Session, key: str) -> Worker | None:

@@ -40,6 +40,7 @@ from groundswell.domain import JobState, LeaseState, WorkerKind, WorkState
 
 __all__ = [
     "ApiKey",
+    "AuthFailure",
     "AutoLabelRound",
     "Base",
     "ConsolidatedLabel",
@@ -238,6 +239,19 @@ class Invite(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_at: Mapped[datetime] = _created()
+
+
+class AuthFailure(Base):
+    """Failed sign-ins of one client address or API-key prefix in its current window, shared by every server
+    process (see :mod:`groundswell.jobs.throttle`)."""
+
+    __tablename__ = "auth_failures"
+    __table_args__ = (Index("ix_auth_failures_window_start", "window_start"),)
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime())
+    failures: Mapped[int] = mapped_column(Integer)
 
 
 # --- jobs -------------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from groundswell.store.health import database_error
 from groundswell.web.deps import plain_path
 from groundswell.web.errors import install_error_handlers
 from groundswell.web.routes import api, pages
+from groundswell.web.throttle import Throttle
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -58,6 +59,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.state.engine = engine
     app.state.factory = make_session_factory(engine)
     app.state.hot_path = HotPath(app.state.factory)
+    app.state.throttle = Throttle(settings)
     app.state.templates = Jinja2Templates(directory=str(_HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
     install_error_handlers(app)

@@ -1,6 +1,10 @@
 """Who is calling: a bearer API key (admins, scripts) or a browser session cookie (annotators, admins who
 signed in with their key). Cookie-authenticated requests that change anything must carry the session's
-CSRF token, in the ``X-CSRF-Token`` header (JavaScript) or a ``csrf_token`` form field (HTML forms)."""
+CSRF token, in the ``X-CSRF-Token`` header (JavaScript) or a ``csrf_token`` form field (HTML forms).
+
+A wrong API key counts against the caller's address and the key's prefix (:mod:`groundswell.web.throttle`);
+a wrong or expired session cookie does not, since browsers keep sending expired ones in good faith and a
+session token has no prefix to count by."""
 
 from __future__ import annotations
 
@@ -13,9 +17,18 @@ from sqlalchemy.orm import Session
 from groundswell.domain import WorkerKind
 from groundswell.errors import PermissionDeniedError
 from groundswell.jobs import worker_for_api_key, worker_for_session
+from groundswell.jobs.throttle import Subject
 from groundswell.store.tables import Worker
+from groundswell.web.throttle import Throttle, client_address
 
-__all__ = ["SESSION_COOKIE", "Credentials", "Principal", "authenticate", "credentials"]
+__all__ = [
+    "SESSION_COOKIE",
+    "Credentials",
+    "Principal",
+    "RejectedCredentialsError",
+    "authenticate",
+    "credentials",
+]
 
 SESSION_COOKIE = "gs_session"
 
@@ -24,12 +37,24 @@ class NotAuthenticatedError(PermissionDeniedError):
     """No valid credentials at all (mapped to 401, unlike a signed-in caller lacking rights, 403)."""
 
 
+class RejectedCredentialsError(NotAuthenticatedError):
+    """Credentials were presented and are wrong. The failure is counted once the request's transaction has
+    rolled back (by the error handler, :mod:`groundswell.web.errors`): a count written inside it would roll
+    back with it."""
+
+    def __init__(self, message: str, subjects: tuple[Subject, ...]) -> None:
+        super().__init__(message)
+        self.subjects = subjects
+
+
 @dataclass(frozen=True)
 class Credentials:
     bearer: str | None
     session_token: str | None
     csrf_header: str | None
     method: str
+    address: str
+    throttle: Throttle
 
 
 @dataclass(frozen=True)
@@ -54,6 +79,8 @@ async def credentials(request: Request) -> Credentials:
         session_token=request.cookies.get(SESSION_COOKIE),
         csrf_header=request.headers.get("x-csrf-token"),
         method=request.method,
+        address=client_address(request),
+        throttle=request.app.state.throttle,
     )
 
 
@@ -63,9 +90,11 @@ def authenticate(
     """Resolve the caller inside the request's transaction; refuse what they may not do."""
     principal: Principal | None = None
     if creds.bearer:
+        subjects = creds.throttle.subjects(creds.address, creds.bearer)
+        creds.throttle.check(session, subjects)
         worker = worker_for_api_key(session, creds.bearer)
         if worker is None:
-            raise NotAuthenticatedError("invalid or revoked API key")
+            raise RejectedCredentialsError("invalid or revoked API key", subjects)
         principal = Principal(worker=worker, csrf_token=None)
     elif creds.session_token:
         signed_in = worker_for_session(session, creds.session_token)

@@ -14,6 +14,7 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -27,8 +28,9 @@ from groundswell.errors import (
     UsageError,
     error_body,
 )
-from groundswell.web.auth import SESSION_COOKIE, NotAuthenticatedError
+from groundswell.web.auth import SESSION_COOKIE, NotAuthenticatedError, RejectedCredentialsError
 from groundswell.web.render import page
+from groundswell.web.throttle import Throttle, TooManyAttemptsError
 
 __all__ = ["install_error_handlers", "status_for"]
 
@@ -37,6 +39,8 @@ _log = logging.getLogger("groundswell.web")
 
 
 def status_for(exc: GroundswellError) -> int:
+    if isinstance(exc, TooManyAttemptsError):
+        return 429
     if isinstance(exc, NotAuthenticatedError):
         return 401
     if isinstance(exc, PermissionDeniedError):
@@ -88,6 +92,9 @@ def _allowed_methods(request: Request) -> set[str]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GroundswellError)
     async def _domain(request: Request, exc: GroundswellError) -> Response:
+        if isinstance(exc, RejectedCredentialsError):  # the request's transaction is over: count it now
+            throttle: Throttle = request.app.state.throttle
+            await run_in_threadpool(throttle.failed, request.app.state.factory, exc.subjects)
         status = status_for(exc)
         if status == 401 and not request.url.path.startswith(API_PREFIX) and _signed_out(request):
             if request.url.path.startswith("/admin"):
@@ -95,6 +102,8 @@ def install_error_handlers(app: FastAPI) -> None:
             return page(request, "signed_out.html", status_code=401)
         details = [str(p) for p in exc.problems] if isinstance(exc, RejectedInputError) else None
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, TooManyAttemptsError):
+            headers = {"Retry-After": str(exc.retry_after)}
         return _answer(request, str(exc), status, details, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -2,6 +2,8 @@
 only markup inserted unescaped is instructions rendered by markdown-it with raw HTML disabled.
 
 Routes raise; :mod:`groundswell.web.errors` renders the error page (or sends a signed-out caller to sign in).
+Failed sign-ins (an unknown invite link, a wrong key on the login form) are counted and throttled like wrong
+API keys (:mod:`groundswell.web.throttle`).
 """
 
 from __future__ import annotations
@@ -14,15 +16,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markdown_it import MarkdownIt
 
 from groundswell import jobs
-from groundswell.errors import PermissionDeniedError
+from groundswell.errors import NotFoundError, PermissionDeniedError
 from groundswell.jobs.autolabel import autolabel_rounds
 from groundswell.jobs.people import end_web_session
 from groundswell.jobs.views import jobs_for_worker
 from groundswell.jobs.worker_agreement import agreement_summary, worker_skills
 from groundswell.store.db import transaction
-from groundswell.web.auth import SESSION_COOKIE, authenticate
+from groundswell.web.auth import SESSION_COOKIE, RejectedCredentialsError, authenticate
 from groundswell.web.deps import CredentialsDep, SettingsDep, StoreDep, caller
 from groundswell.web.render import page
+from groundswell.web.throttle import Throttle, client_address
 
 __all__ = ["render_markdown", "router"]
 
@@ -62,10 +65,24 @@ def invite_page(request: Request, token: str) -> HTMLResponse:
     return page(request, "invite.html", token=token)
 
 
+def _throttle(request: Request) -> Throttle:
+    throttle: Throttle = request.app.state.throttle
+    return throttle
+
+
 @router.post("/invite/{token}")
-def redeem_invite(token: str, store: StoreDep, settings: SettingsDep) -> Response:
-    with transaction(store) as session:
-        _, session_token = jobs.redeem_invite(session, token, session_ttl=timedelta(hours=settings.session_hours))
+def redeem_invite(request: Request, token: str, store: StoreDep, settings: SettingsDep) -> Response:
+    # Only an unknown token is a guess; a used or expired one was real, and its owner is told so (409).
+    throttle = _throttle(request)
+    subjects = throttle.subjects(client_address(request))
+    try:
+        with transaction(store) as session:
+            throttle.check(session, subjects)
+            ttl = timedelta(hours=settings.session_hours)
+            _, session_token = jobs.redeem_invite(session, token, session_ttl=ttl)
+    except NotFoundError:
+        throttle.failed(store, subjects)
+        raise
     response = RedirectResponse("/annotate", status_code=303)
     _set_session_cookie(response, session_token, hours=settings.session_hours, secure=settings.cookie_secure)
     return response
@@ -78,11 +95,19 @@ def login_page(request: Request) -> HTMLResponse:
 
 @router.post("/admin/login")
 def login(request: Request, api_key: Annotated[str, Form()], store: StoreDep, settings: SettingsDep) -> Response:
+    key = api_key.strip()
+    throttle = _throttle(request)
+    subjects = throttle.subjects(client_address(request), key)
+    token = None
     with transaction(store) as session:
-        worker = jobs.worker_for_api_key(session, api_key.strip())
-        if worker is None or worker.kind.value != "admin":
-            return page(request, "login.html", status_code=401, error="That is not an admin API key.")
-        token = jobs.create_web_session(session, worker, ttl=timedelta(hours=settings.session_hours))
+        throttle.check(session, subjects)
+        worker = jobs.worker_for_api_key(session, key)
+        if worker is not None and worker.kind.value == "admin":
+            token = jobs.create_web_session(session, worker, ttl=timedelta(hours=settings.session_hours))
+    if token is None:
+        if worker is None:  # a valid key of someone who is not an admin is no guess
+            throttle.failed(store, subjects)
+        return page(request, "login.html", status_code=401, error="That is not an admin API key.")
     response = RedirectResponse("/admin", status_code=303)
     _set_session_cookie(response, token, hours=settings.session_hours, secure=settings.cookie_secure)
     return response
@@ -107,6 +132,8 @@ def annotate_home(request: Request, store: StoreDep, creds: CredentialsDep) -> R
     with transaction(store) as session:
         try:
             principal = authenticate(session, creds)
+        except RejectedCredentialsError:  # a wrong API key is answered (and counted) like anywhere else
+            raise
         except PermissionDeniedError:  # not an error here: the home page of someone signed out says how to sign in
             return page(request, "signed_out.html", status_code=401)
         available = jobs_for_worker(session, principal.worker)

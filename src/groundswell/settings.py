@@ -7,6 +7,7 @@ down, so library code and tests never depend on the process environment.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,14 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(
         default=None,
         description="Endpoint for s3:// paths (MinIO, moto, LocalStack); empty means AWS's own endpoint.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`text` for people at a terminal; `json` for one JSON object per line (with request ids and an "
+        "access line per request) from the web app, the model endpoint and the runner.",
+    )
+    metrics: bool = Field(
+        default=True, description="Serve Prometheus metrics at /metrics (no credentials; no tweet text or emails)."
     )
 
     public_url: str = Field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from groundswell.errors import UsageError
 from groundswell.ml import read_card
 from groundswell.serve import EndpointConfig, predict_file, run_endpoint
 from groundswell.serve.batch import ENGINES
+from groundswell.telemetry.logs import configure_logging
 
 __all__ = ["endpoint_app", "predict_command", "register", "serve_command"]
 
@@ -21,6 +23,7 @@ endpoint_app = typer.Typer(help="Serve a trained model on a SageMaker-compatible
 
 @endpoint_app.command("serve")
 def serve_command(
+    ctx: typer.Context,
     model_dir: Annotated[str, typer.Argument(help="Model folder written by `groundswell train`.")],
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (SageMaker containers use 8080).")] = 8080,
@@ -48,10 +51,16 @@ def serve_command(
         card = read_card(model_dir)
         if workers < 1:
             raise UsageError("--workers must be at least 1")
-        console.print(
+        settings = state(ctx).settings
+        banner = (
             f"Serving {card.model_type} ({', '.join(card.labels)}) from {model_dir} on http://{host}:{port} "
             f"with {workers} worker(s)"
         )
+        if settings.log_format == "json":  # then every line the endpoint writes is JSON, this one too
+            configure_logging("json")
+            logging.getLogger("groundswell.cli").info(banner)
+        else:
+            console.print(banner)
         config = EndpointConfig(
             model_dir=model_dir,
             capture_dir=capture_dir,
@@ -60,6 +69,8 @@ def serve_command(
             max_batch=max_batch,
             max_wait_s=max_wait_ms / 1000.0,
             workers=workers,
+            log_format=settings.log_format,
+            metrics=settings.metrics,
         )
         run_endpoint(config, host=host, port=port, log_level="warning")
 

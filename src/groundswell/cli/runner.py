@@ -6,8 +6,10 @@ Ctrl-C or SIGTERM after the row in hand.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -23,8 +25,11 @@ from groundswell.runner import (
     run_pending,
 )
 from groundswell.store.db import transaction
+from groundswell.telemetry.logs import configure_logging
 
 __all__ = ["register", "runner_command"]
+
+_log = logging.getLogger("groundswell.runner")
 
 
 def _print(outcome: WorkOutcome) -> None:
@@ -55,16 +60,23 @@ def runner_command(
       groundswell runner --once
     """
     with handle_errors():
+        configure_logging(state(ctx).settings.log_format)
+        # With JSON logs the outcome lines come from the runner's own log (groundswell.runner.loop); the
+        # coloured lines are for people.
+        json_logs = state(ctx).settings.log_format == "json"
+        say: Callable[[str], None] = _log.info if json_logs else console.print
+        report = None if json_logs else _print
         factory = state(ctx).store()
         name = runner_id or default_runner_id()
         handlers = make_handlers(artifact_dir=state(ctx).settings.data_dir / "models")
         if once:
             outcomes = run_pending(factory, runner_id=name, every=timedelta(seconds=every), handlers=handlers)
-            for outcome in outcomes:
-                _print(outcome)
+            if report is not None:
+                for outcome in outcomes:
+                    report(outcome)
             with transaction(factory) as session:
                 counts = queue_counts(session)
-            console.print(f"Ran {len(outcomes)} item(s); queue: {counts or 'empty'}")
+            say(f"Ran {len(outcomes)} item(s); queue: {counts or 'empty'}")
             return
         stop = threading.Event()
 
@@ -72,7 +84,7 @@ def runner_command(
             stop.set()
 
         signal.signal(signal.SIGTERM, _stop)
-        console.print(f"Runner {name} started; Ctrl-C to stop.")
+        say(f"Runner {name} started; Ctrl-C to stop.")
         try:
             run_forever(
                 factory,
@@ -80,12 +92,12 @@ def runner_command(
                 poll=poll,
                 every=timedelta(seconds=every),
                 stop=stop,
-                on_outcome=_print,
+                on_outcome=report,
                 handlers=handlers,
             )
         except KeyboardInterrupt:
             stop.set()
-        console.print(f"Runner {name} stopped.")
+        say(f"Runner {name} stopped.")
 
 
 def register(app: typer.Typer) -> None:

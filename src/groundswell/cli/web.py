@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import Annotated
@@ -10,6 +11,10 @@ import typer
 import uvicorn
 
 from groundswell.cli._common import console, err_console, handle_errors, state
+from groundswell.telemetry.http import prepare_multiprocess_dir
+from groundswell.telemetry.logs import configure_logging, uvicorn_log_config
+
+_log = logging.getLogger("groundswell.cli")
 
 
 def serve_command(
@@ -33,12 +38,20 @@ def serve_command(
     """
     with handle_errors():
         app_state = state(ctx)
+        log_format = app_state.settings.log_format
+        configure_logging(log_format)  # this process's lines: the in-process runner, the banner
+        json_logs = log_format == "json"
         app_state.store()  # migrate once here, not in every worker process
+        prepare_multiprocess_dir()  # before any server process counts into it
         if workers > 1 and app_state.engine.dialect.name == "sqlite":
-            err_console.print(
-                "[yellow]Note:[/] SQLite has one writer at a time, so extra processes mostly wait on each other; "
+            note = (
+                "SQLite has one writer at a time, so extra processes mostly wait on each other; "
                 "use PostgreSQL (GROUNDSWELL_DATABASE_URL) to serve from several processes."
             )
+            if json_logs:
+                _log.warning(note)
+            else:
+                err_console.print(f"[yellow]Note:[/] {note}")
         os.environ["GROUNDSWELL_DATABASE_URL"] = app_state.settings.database_url
         os.environ["GROUNDSWELL_DATA_DIR"] = str(app_state.settings.data_dir)
         if runner:
@@ -52,15 +65,19 @@ def serve_command(
                 daemon=True,
                 name="runner",
             ).start()
-        console.print(
+        banner = (
             f"Serving on http://{host}:{port} with {workers} process(es)"
             + (" and the background runner" if runner else "")
             + "; Ctrl+C stops."
         )
+        if json_logs:
+            _log.info(banner)
+        else:
+            console.print(banner)
     from groundswell.web.workers import reuse_port_supported, serve_processes
 
     if workers > 1 and reuse_port_supported():
-        serve_processes(host, port, workers, log_level=log_level)  # a listening socket per process
+        serve_processes(host, port, workers, log_level=log_level, log_format=log_format)  # a socket per process
         return
     uvicorn.run(
         "groundswell.web.app:app_from_env",
@@ -73,4 +90,5 @@ def serve_command(
         # uvicorn restarts a worker that takes longer than this to start or to answer its ping (default 5 s);
         # importing the app takes 1–2 s on a quiet 2-core machine and several times that on a busy one.
         timeout_worker_healthcheck=60,
+        **uvicorn_log_config(log_format),
     )

@@ -35,6 +35,7 @@ from groundswell.serve.codecs import (
     parse_body,
 )
 from groundswell.serve.predictor import ModelHolder, Prediction, Predictor, creation_date
+from groundswell.telemetry.http import CONTENT_TYPE, RequestTelemetry, exposition, request_id_of
 
 __all__ = ["EndpointState", "make_app", "make_router"]
 
@@ -196,10 +197,12 @@ def make_app(
     max_batch: int = 512,
     max_wait_s: float = 0.001,
     workers: int = 1,
+    metrics: bool = True,
 ) -> FastAPI:
     """A standalone endpoint app. Given a directory, the model loads in the background after start-up
     (``/ping`` answers 503 until then); with ``reload_interval_s`` the directory is watched and a newly written
-    model is swapped in without downtime."""
+    model is swapped in without downtime. Every request gets an id and the web app's request metrics, served at
+    ``/metrics`` unless ``metrics`` is off (``groundswell.web.observability`` says why without credentials)."""
     if isinstance(model, Predictor):
         holder = ModelHolder(model.loaded.directory, model)
     elif isinstance(model, ModelHolder):
@@ -228,12 +231,25 @@ def make_app(
     app = FastAPI(title="Groundswell endpoint", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.endpoint = endpoint
     app.include_router(make_router(endpoint))
+    app.add_middleware(RequestTelemetry)
+    if metrics:
+
+        @app.get("/metrics", include_in_schema=False)
+        def prometheus_metrics() -> Response:
+            return Response(exposition(), media_type=CONTENT_TYPE)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # As in the web app: the traceback to the log under a request id, the id alone to the caller.
-        request_id = uuid.uuid4().hex[:16]
-        _log.error("request %s %s %s failed", request_id, request.method, request.url.path, exc_info=exc)
+        request_id = request_id_of(request.scope)
+        _log.error(
+            "request %s %s %s failed",
+            request_id,
+            request.method,
+            request.url.path,
+            exc_info=exc,
+            extra={"request_id": request_id},
+        )
         response = _error(500, f"internal error; quote request id {request_id} to the operator")
         response.headers["X-Request-Id"] = request_id
         return response

@@ -15,6 +15,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from groundswell.serve.app import make_app
+from groundswell.telemetry.http import prepare_multiprocess_dir
+from groundswell.telemetry.logs import LogFormat, configure_logging, uvicorn_log_config
 
 __all__ = ["CONFIG_ENV", "EndpointConfig", "app_from_env", "run_endpoint"]
 
@@ -32,11 +34,14 @@ class EndpointConfig:
     max_batch: int = 512
     max_wait_s: float = 0.001
     workers: int = 1
+    log_format: LogFormat = "text"
+    metrics: bool = True
 
 
 def app_from_env() -> FastAPI:
     """The app factory uvicorn calls in each worker (``groundswell.serve.server:app_from_env``)."""
     config = EndpointConfig(**json.loads(os.environ[CONFIG_ENV]))
+    configure_logging(config.log_format)
     return make_app(
         Path(config.model_dir),
         capture_dir=config.capture_dir,
@@ -45,6 +50,7 @@ def app_from_env() -> FastAPI:
         max_batch=config.max_batch,
         max_wait_s=config.max_wait_s,
         workers=config.workers,
+        metrics=config.metrics,
     )
 
 
@@ -53,6 +59,8 @@ def run_endpoint(config: EndpointConfig, *, host: str = "127.0.0.1", port: int =
     import uvicorn
 
     os.environ[CONFIG_ENV] = json.dumps(asdict(config))
+    configure_logging(config.log_format)  # this process's own lines (uvicorn's supervisor, with several workers)
+    prepare_multiprocess_dir()
     uvicorn.run(
         "groundswell.serve.server:app_from_env",
         factory=True,
@@ -62,4 +70,5 @@ def run_endpoint(config: EndpointConfig, *, host: str = "127.0.0.1", port: int =
         log_level=log_level,
         access_log=False,
         timeout_graceful_shutdown=30,
+        **uvicorn_log_config(config.log_format),
     )

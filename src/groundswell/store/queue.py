@@ -7,16 +7,17 @@ them. The runner (``groundswell.runner.queue``) claims, finishes and retries the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from groundswell.domain import WorkState
 from groundswell.store.tables import Work, utcnow
 
-__all__ = ["enqueue", "is_pending"]
+__all__ = ["PendingWork", "enqueue", "is_pending", "pending_work"]
 
 
 def is_pending(session: Session, kind: str, job_id: int | None, *, running_too: bool = False) -> bool:
@@ -26,6 +27,28 @@ def is_pending(session: Session, kind: str, job_id: int | None, *, running_too: 
         select(Work.id).where(Work.kind == kind, Work.job_id == job_id, Work.state.in_(states)).limit(1)
     )
     return found is not None
+
+
+@dataclass(frozen=True)
+class PendingWork:
+    """Rows of one kind in one unfinished state, and the earliest ``run_after`` among them."""
+
+    kind: str
+    state: WorkState
+    count: int
+    earliest_run_after: datetime
+
+
+def pending_work(session: Session) -> list[PendingWork]:
+    """Queued and running rows by kind: the queue's depth and how late it runs, in one indexed query (the
+    metrics scrape asks for it every few seconds, while finished rows pile up in the same table)."""
+    rows = session.execute(
+        select(Work.kind, Work.state, func.count(), func.min(Work.run_after))
+        .where(Work.state.in_([WorkState.QUEUED, WorkState.RUNNING]))
+        .group_by(Work.kind, Work.state)
+        .order_by(Work.kind, Work.state)
+    ).all()
+    return [PendingWork(kind, WorkState(state), int(count), earliest) for kind, state, count, earliest in rows]
 
 
 def enqueue(

@@ -24,8 +24,10 @@ from groundswell.jobs.setup import prepare_store
 from groundswell.settings import Settings
 from groundswell.store import make_engine, make_session_factory
 from groundswell.store.health import database_error
+from groundswell.telemetry.logs import configure_logging
 from groundswell.web.deps import plain_path
 from groundswell.web.errors import install_error_handlers
+from groundswell.web.observability import install_observability
 from groundswell.web.routes import api, pages
 from groundswell.web.throttle import Throttle
 
@@ -63,6 +65,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.state.templates = Jinja2Templates(directory=str(_HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
     install_error_handlers(app)
+    install_observability(app, app.state.factory, metrics=settings.metrics)
     app.include_router(api.router)
     app.include_router(pages.router)
 
@@ -80,4 +83,6 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """Factory for uvicorn: settings from GROUNDSWELL_* variables. Migrations are run by `serve` beforehand."""
-    return create_app(Settings(), migrate=False)
+    settings = Settings()
+    configure_logging(settings.log_format)  # each server process sets up its own logging
+    return create_app(settings, migrate=False)

@@ -9,7 +9,6 @@ to someone who has not signed in yet, "401" is not an error but the next step.
 from __future__ import annotations
 
 import logging
-import uuid
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +27,7 @@ from groundswell.errors import (
     UsageError,
     error_body,
 )
+from groundswell.telemetry.http import request_id_of
 from groundswell.web.auth import SESSION_COOKIE, NotAuthenticatedError, RejectedCredentialsError
 from groundswell.web.render import page
 from groundswell.web.throttle import Throttle, TooManyAttemptsError
@@ -115,8 +115,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # A bug, not an answer: the traceback goes to the log under a request id, the caller gets the id only
         # (in the documented error shape, so a client parses it like any other error).
-        request_id = uuid.uuid4().hex[:16]
-        _log.error("request %s %s %s failed", request_id, request.method, request.url.path, exc_info=exc)
+        # This handler runs outside the request middleware, so the id is handed to the log line explicitly.
+        request_id = request_id_of(request.scope)
+        _log.error(
+            "request %s %s %s failed",
+            request_id,
+            request.method,
+            request.url.path,
+            exc_info=exc,
+            extra={"request_id": request_id},
+        )
         message = f"internal error; quote request id {request_id} to the operator"
         return _answer(request, message, 500, headers={"X-Request-Id": request_id})
 

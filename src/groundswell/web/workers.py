@@ -20,6 +20,8 @@ from typing import Any
 
 import uvicorn
 
+from groundswell.telemetry.logs import LogFormat, uvicorn_log_config
+
 __all__ = ["reuse_port_supported", "serve_processes"]
 
 _APP = "groundswell.web.app:app_from_env"
@@ -39,13 +41,15 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _run_one(host: str, port: int, log_level: str) -> None:
+def _run_one(host: str, port: int, log_level: str, log_format: LogFormat) -> None:
     sock = _listen(host, port)
-    config = uvicorn.Config(_APP, factory=True, log_level=log_level, access_log=False)
+    config = uvicorn.Config(_APP, factory=True, log_level=log_level, access_log=False, **uvicorn_log_config(log_format))
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def serve_processes(host: str, port: int, workers: int, *, log_level: str = "warning") -> None:
+def serve_processes(
+    host: str, port: int, workers: int, *, log_level: str = "warning", log_format: LogFormat = "text"
+) -> None:
     """Run ``workers`` server processes on ``host:port`` until SIGINT or SIGTERM."""
     context = multiprocessing.get_context("spawn")
     _listen(host, port).close()  # fail here, in the parent, if the port is taken
@@ -58,12 +62,12 @@ def serve_processes(host: str, port: int, workers: int, *, log_level: str = "war
     previous: list[Any] = [signal.signal(signal.SIGINT, stop), signal.signal(signal.SIGTERM, stop)]
     processes = []
     try:
-        processes = [_start(context, host, port, log_level) for _ in range(workers)]
+        processes = [_start(context, host, port, log_level, log_format) for _ in range(workers)]
         while not stopping:
             time.sleep(0.2)
             for i, process in enumerate(processes):
                 if not process.is_alive() and not stopping:
-                    processes[i] = _start(context, host, port, log_level)
+                    processes[i] = _start(context, host, port, log_level, log_format)
     finally:
         for process in processes:
             process.terminate()
@@ -75,7 +79,7 @@ def serve_processes(host: str, port: int, workers: int, *, log_level: str = "war
         signal.signal(signal.SIGTERM, previous[1])
 
 
-def _start(context: Any, host: str, port: int, log_level: str) -> Any:
-    process = context.Process(target=_run_one, args=(host, port, log_level), name="groundswell-web")
+def _start(context: Any, host: str, port: int, log_level: str, log_format: LogFormat) -> Any:
+    process = context.Process(target=_run_one, args=(host, port, log_level, log_format), name="groundswell-web")
     process.start()
     return process

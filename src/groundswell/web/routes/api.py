@@ -32,6 +32,7 @@ from groundswell.store.db import transaction
 from groundswell.store.tables import Job, Judgment
 from groundswell.web.auth import authenticate
 from groundswell.web.deps import CredentialsDep, HotPathDep, StoreDep, caller
+from groundswell.web.observability import count_answer
 from groundswell.web.schemas import (
     MAX_DB_ID,
     AnnotatorStatsPublic,
@@ -206,6 +207,7 @@ async def submit(
             next_exclude=next_exclude,
         )
         if fast is not None:
+            count_answer(fast.replayed)
             return SubmitResponse.of(fast)
     with transaction(store) as session:
         principal = authenticate(session, creds)
@@ -219,6 +221,7 @@ async def submit(
             next_exclude=next_exclude,
             functions=not tried,
         )
+    count_answer(result.replayed)
     return SubmitResponse.of(result)
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from groundswell.jobs import AnnotatorStats, JobProgress, NoTask, SubmitResult, Task
 
 __all__ = [
+    "JOB_NAME_PATTERN",
     "MAX_DB_ID",
     "AnnotatorStatsPublic",
+    "ApiError",
     "DbId",
     "JobCreate",
     "JobProgressPublic",
@@ -24,14 +26,19 @@ __all__ = [
     "SubmitRequest",
     "SubmitResponse",
     "TaskPublic",
+    "error_responses",
     "has_control_characters",
 ]
 
 
-#: The largest id the databases store (PostgreSQL BIGINT; SQLite's INTEGER is as wide): a larger one is a 422
-#: at the edge, never a cast error in SQL.
-MAX_DB_ID = 2**63 - 1
+#: The largest row id the API takes: the largest integer every JSON client holds exactly (JavaScript's
+#: ``Number.MAX_SAFE_INTEGER``; the databases' BIGINT goes to 2**63 - 1, and no row id gets near either). A
+#: larger one is a 422 at the edge, never a cast error in SQL; and the OpenAPI bound is one that schema tools,
+#: which read JSON numbers as doubles, cannot overshoot (2**63 - 1 rounds up to 2**63 there).
+MAX_DB_ID = 2**53 - 1
 DbId = Annotated[int, Field(ge=1, le=MAX_DB_ID)]
+#: A job's name (Ground Truth's rule, as ``groundswell.jobs.JobSpec.validate`` checks it).
+JOB_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"
 
 
 def has_control_characters(text: str) -> bool:
@@ -47,7 +54,12 @@ def _no_control_characters(value: str) -> str:
 
 #: Text that names or keys something (labels, idempotency keys, names): no NUL or other control character,
 #: which PostgreSQL refuses in text and no one means to type.
-PlainText = Annotated[str, AfterValidator(_no_control_characters)]
+PlainText = Annotated[
+    str,
+    AfterValidator(_no_control_characters),
+    # The same rule in the OpenAPI document (the validator above words the error).
+    Field(json_schema_extra={"pattern": "^[^\\u0000-\\u001f\\u007f]*$"}),
+]
 
 
 class JobCreate(BaseModel):
@@ -57,21 +69,32 @@ class JobCreate(BaseModel):
     # the OpenAPI document cannot build a body the server refuses.
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"oneOf": [{"required": ["labels"]}, {"required": ["label_config"]}]},
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["labels"], "properties": {"labels": {"type": "array"}}},
+                {"required": ["label_config"], "properties": {"label_config": {"type": "object"}}},
+            ]
+        },
     )
 
-    name: PlainText
-    dataset: PlainText
+    name: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=JOB_NAME_PATTERN,
+        description="Letters, digits and hyphens, starting and ending with a letter or digit (Ground Truth's rule).",
+        examples=["launch-sentiment"],
+    )
+    dataset: PlainText = Field(min_length=1, max_length=200, examples=["launch"])
     labels: list[PlainText] | None = None
     label_config: dict[str, Any] | None = None
     instructions_md: str = Field(default="", max_length=100_000)
     workers_per_item: int | None = Field(
-        default=None, description="Answers per tweet to start with (3; with accuracy_target alone: 1)."
+        default=None, ge=1, le=9, description="Answers per tweet to start with (3; with accuracy_target alone: 1)."
     )
-    max_workers_per_item: int | None = None
-    task_time_limit_s: int = 300
-    task_availability_s: int = 30 * 24 * 3600
-    max_concurrent_tasks: int | None = None
+    max_workers_per_item: int | None = Field(default=None, ge=1, le=9)
+    task_time_limit_s: int = Field(default=300, ge=30, le=28_800)
+    task_availability_s: int = Field(default=30 * 24 * 3600, ge=60, le=2**31 - 1)
+    max_concurrent_tasks: int | None = Field(default=None, ge=1, le=5000)
     label_attribute_name: str | None = None
     teams: list[str] = Field(default_factory=list)
     settings: dict[str, Any] = Field(default_factory=dict)
@@ -213,7 +236,7 @@ class SubmitRequest(BaseModel):
 
     label: PlainText = Field(min_length=1, max_length=256)
     idempotency_key: PlainText = Field(min_length=1, max_length=128)
-    time_spent_s: float | None = Field(default=None, ge=0)
+    time_spent_s: float | None = Field(default=None, ge=0, le=7 * 24 * 3600)
     #: Also hand out the next task in the same round trip (what the annotator UI does on every keystroke).
     next: NextTaskRequest | None = None
 
@@ -262,3 +285,30 @@ class MePublic(BaseModel):
     name: str
     is_admin: bool
     jobs: list[MeJob]
+
+
+class ApiError(BaseModel):
+    """The one error body of the API (:func:`groundswell.errors.error_body`), whatever the status."""
+
+    ok: Literal[False] = False
+    error: str = Field(description="What went wrong, in one sentence.", examples=["no job named 'launch'"])
+    errors: list[str] = Field(description="Every problem found (the first is ``error``).")
+    status: int = Field(description="The HTTP status, repeated for clients that only see the body.")
+
+
+#: Why an operation answers each error status; :func:`error_responses` picks the ones it can.
+_ERROR_DESCRIPTIONS: dict[int, str] = {
+    401: "No credentials, an expired session, or an unknown API key.",
+    403: "Signed in, but not allowed: an admin operation without an admin key, someone else's task, or a "
+    "missing CSRF token on a session request.",
+    404: "No such job, dataset, task or answer (or not one of yours).",
+    409: "Not now: the job's state, a lease that expired or was already used, a name already taken.",
+    400: "The body is not JSON.",
+    422: "The request breaks the schema or a rule (the message names the field).",
+    429: "Too many failed sign-ins or API keys from this address or key prefix; retry after ``Retry-After`` seconds.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses, each with :class:`ApiError`'s schema."""
+    return {code: {"model": ApiError, "description": _ERROR_DESCRIPTIONS[code]} for code in statuses}

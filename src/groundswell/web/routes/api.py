@@ -34,6 +34,7 @@ from groundswell.web.auth import authenticate
 from groundswell.web.deps import CredentialsDep, HotPathDep, StoreDep, caller
 from groundswell.web.observability import count_answer
 from groundswell.web.schemas import (
+    JOB_NAME_PATTERN,
     MAX_DB_ID,
     AnnotatorStatsPublic,
     JobCreate,
@@ -48,14 +49,23 @@ from groundswell.web.schemas import (
     SubmitRequest,
     SubmitResponse,
     TaskPublic,
+    error_responses,
 )
 
 __all__ = ["router"]
 
 #: A row id in a path: within the databases' integer range, so a larger one is a 422 before any SQL runs.
 RowId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]
+#: A job's name in a path: one that no job can have is a 422, and the OpenAPI document says so.
+JobName = Annotated[str, Path(min_length=1, max_length=63, pattern=JOB_NAME_PATTERN)]
 
 router = APIRouter(prefix="/api/v1")
+
+#: What an operation on one named thing can answer besides success; one that changes something (state,
+#: leases, answers) also 409, and 400 for a body that is not JSON. Every operation authenticates (401, 403,
+#: 429 for guessing) and validates (422).
+_ONE_OF_MANY = error_responses(401, 403, 404, 422, 429)
+_CHANGES = error_responses(400, 401, 403, 404, 409, 422, 429)
 
 
 def job_public(session: Session, job: Job, *, with_progress: bool = True) -> JobPublic:
@@ -95,7 +105,13 @@ def _judgment_public(job: Job, judgment: Judgment, external_id: str) -> Judgment
 # --- admin ---------------------------------------------------------------------------------------------------
 
 
-@router.post("/jobs", status_code=status.HTTP_201_CREATED, response_model=JobPublic, tags=["jobs"])
+@router.post(
+    "/jobs",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobPublic,
+    tags=["jobs"],
+    responses=error_responses(400, 401, 403, 404, 409, 422, 429),
+)
 def create_job(body: JobCreate, store: StoreDep, creds: CredentialsDep) -> JobPublic:
     """Create a draft job over a dataset. Give ``labels`` or Ground Truth's ``label_config``."""
     with caller(store, creds, admin=True) as call:
@@ -110,41 +126,43 @@ def create_job(body: JobCreate, store: StoreDep, creds: CredentialsDep) -> JobPu
         return job_public(call.session, jobs.create_job(call.session, spec))
 
 
-@router.get("/jobs", response_model=list[JobPublic], tags=["jobs"])
+@router.get("/jobs", response_model=list[JobPublic], tags=["jobs"], responses=error_responses(401, 403, 422, 429))
 def list_jobs(store: StoreDep, creds: CredentialsDep) -> list[JobPublic]:
     with caller(store, creds, admin=True) as call:
         return [job_public(call.session, job) for job in jobs.list_jobs(call.session)]
 
 
-@router.get("/jobs/{name}", response_model=JobPublic, tags=["jobs"])
-def get_job(name: str, store: StoreDep, creds: CredentialsDep) -> JobPublic:
+@router.get("/jobs/{name}", response_model=JobPublic, tags=["jobs"], responses=_ONE_OF_MANY)
+def get_job(name: JobName, store: StoreDep, creds: CredentialsDep) -> JobPublic:
     with caller(store, creds, admin=True) as call:
         return job_public(call.session, jobs.get_job(call.session, name))
 
 
 def _state_route(action: str) -> None:
-    def change_job_state(name: str, store: StoreDep, creds: CredentialsDep) -> JobPublic:
+    def change_job_state(name: JobName, store: StoreDep, creds: CredentialsDep) -> JobPublic:
         with caller(store, creds, admin=True) as call:
             return job_public(call.session, jobs.change_state(call.session, name, action))
 
     change_job_state.__name__ = f"{action}_job"
     change_job_state.__doc__ = f"{action.capitalize()} the job; transitions the state machine forbids get 409."
-    router.post(f"/jobs/{{name}}/{action}", response_model=JobPublic, tags=["jobs"])(change_job_state)
+    router.post(f"/jobs/{{name}}/{action}", response_model=JobPublic, tags=["jobs"], responses=_CHANGES)(
+        change_job_state
+    )
 
 
 for _action in ("start", "pause", "stop"):
     _state_route(_action)
 
 
-@router.get("/jobs/{name}/annotators", response_model=list[AnnotatorStatsPublic], tags=["jobs"])
-def annotators(name: str, store: StoreDep, creds: CredentialsDep) -> list[AnnotatorStatsPublic]:
+@router.get("/jobs/{name}/annotators", response_model=list[AnnotatorStatsPublic], tags=["jobs"], responses=_ONE_OF_MANY)
+def annotators(name: JobName, store: StoreDep, creds: CredentialsDep) -> list[AnnotatorStatsPublic]:
     with caller(store, creds, admin=True) as call:
         stats = jobs.annotator_stats(call.session, jobs.get_job(call.session, name))
         return [AnnotatorStatsPublic.of(s) for s in stats]
 
 
-@router.get("/jobs/{name}/worker-responses", tags=["jobs"], response_class=Response)
-def export_worker_responses(name: str, store: StoreDep, creds: CredentialsDep) -> Response:
+@router.get("/jobs/{name}/worker-responses", tags=["jobs"], response_class=Response, responses=_ONE_OF_MANY)
+def export_worker_responses(name: JobName, store: StoreDep, creds: CredentialsDep) -> Response:
     """Raw answers in Ground Truth's worker-response shape, one JSON document per item and line."""
     with caller(store, creds, admin=True) as call:
         job = jobs.get_job(call.session, name)
@@ -156,7 +174,7 @@ def export_worker_responses(name: str, store: StoreDep, creds: CredentialsDep) -
 # --- annotators -------------------------------------------------------------------------------------------------
 
 
-@router.get("/me", response_model=MePublic, tags=["annotate"])
+@router.get("/me", response_model=MePublic, tags=["annotate"], responses=error_responses(401, 403, 422, 429))
 def me(store: StoreDep, creds: CredentialsDep) -> MePublic:
     with caller(store, creds) as call:
         available = [
@@ -167,9 +185,9 @@ def me(store: StoreDep, creds: CredentialsDep) -> MePublic:
         return MePublic(worker_id=worker.id, name=worker.display_name, is_admin=call.principal.is_admin, jobs=available)
 
 
-@router.post("/jobs/{name}/tasks/next", response_model=NextTaskResponse, tags=["annotate"])
+@router.post("/jobs/{name}/tasks/next", response_model=NextTaskResponse, tags=["annotate"], responses=_CHANGES)
 async def next_task(
-    name: str, body: NextTaskRequest, store: StoreDep, creds: CredentialsDep, hot_path: HotPathDep
+    name: JobName, body: NextTaskRequest, store: StoreDep, creds: CredentialsDep, hot_path: HotPathDep
 ) -> NextTaskResponse:
     """The caller's next tweet, held for them until the job's task time limit."""
     token = creds.session_token if hot_path.available and not creds.bearer else None
@@ -185,7 +203,7 @@ async def next_task(
         return NextTaskResponse.of(given)
 
 
-@router.post("/tasks/{lease_id}/submit", response_model=SubmitResponse, tags=["annotate"])
+@router.post("/tasks/{lease_id}/submit", response_model=SubmitResponse, tags=["annotate"], responses=_CHANGES)
 async def submit(
     lease_id: RowId, body: SubmitRequest, store: StoreDep, creds: CredentialsDep, hot_path: HotPathDep
 ) -> SubmitResponse:
@@ -225,7 +243,7 @@ async def submit(
     return SubmitResponse.of(result)
 
 
-@router.post("/tasks/{lease_id}/decline", status_code=status.HTTP_204_NO_CONTENT, tags=["annotate"])
+@router.post("/tasks/{lease_id}/decline", status_code=status.HTTP_204_NO_CONTENT, tags=["annotate"], responses=_CHANGES)
 async def decline(lease_id: RowId, store: StoreDep, creds: CredentialsDep) -> Response:
     """Skip a held task; the tweet goes back to the pool for someone else."""
     with transaction(store) as session:
@@ -234,16 +252,18 @@ async def decline(lease_id: RowId, store: StoreDep, creds: CredentialsDep) -> Re
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/jobs/{name}/undo", response_model=TaskPublic, tags=["annotate"])
-async def undo(name: str, store: StoreDep, creds: CredentialsDep) -> TaskPublic:
+@router.post("/jobs/{name}/undo", response_model=TaskPublic, tags=["annotate"], responses=_CHANGES)
+async def undo(name: JobName, store: StoreDep, creds: CredentialsDep) -> TaskPublic:
     """Withdraw the caller's last answer (while its time limit runs) and get that task back."""
     with transaction(store) as session:
         principal = authenticate(session, creds)
         return TaskPublic.of(jobs.undo_last_answer(session, name, principal.worker))
 
 
-@router.get("/jobs/{name}/stats/me", response_model=AnnotatorStatsPublic | None, tags=["annotate"])
-def my_stats(name: str, store: StoreDep, creds: CredentialsDep) -> AnnotatorStatsPublic | None:
+@router.get(
+    "/jobs/{name}/stats/me", response_model=AnnotatorStatsPublic | None, tags=["annotate"], responses=_ONE_OF_MANY
+)
+def my_stats(name: JobName, store: StoreDep, creds: CredentialsDep) -> AnnotatorStatsPublic | None:
     """The caller's own count and pace in a job."""
     with caller(store, creds) as call:
         job = jobs.get_job(call.session, name)
@@ -251,8 +271,10 @@ def my_stats(name: str, store: StoreDep, creds: CredentialsDep) -> AnnotatorStat
         return AnnotatorStatsPublic.of(stats[0]) if stats else None
 
 
-@router.get("/jobs/{name}/judgments/mine", response_model=list[JudgmentPublic], tags=["annotate"])
-def mine(name: str, store: StoreDep, creds: CredentialsDep) -> list[JudgmentPublic]:
+@router.get(
+    "/jobs/{name}/judgments/mine", response_model=list[JudgmentPublic], tags=["annotate"], responses=_ONE_OF_MANY
+)
+def mine(name: JobName, store: StoreDep, creds: CredentialsDep) -> list[JudgmentPublic]:
     """The caller's own current answers in a job (never anyone else's)."""
     with caller(store, creds) as call:
         job = jobs.get_job(call.session, name)
@@ -262,7 +284,7 @@ def mine(name: str, store: StoreDep, creds: CredentialsDep) -> list[JudgmentPubl
         ]
 
 
-@router.get("/judgments/{judgment_id}", response_model=JudgmentPublic, tags=["annotate"])
+@router.get("/judgments/{judgment_id}", response_model=JudgmentPublic, tags=["annotate"], responses=_ONE_OF_MANY)
 def judgment(judgment_id: RowId, store: StoreDep, creds: CredentialsDep) -> JudgmentPublic:
     """One judgment: admins see any; an annotator sees only their own (others are 404)."""
     with caller(store, creds) as call:

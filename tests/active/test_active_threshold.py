@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from groundswell.active import accuracy_lower_bound, select_class_thresholds, select_threshold, soft_hits
+from groundswell.active import accuracy_lower_bound, gold_gate, select_class_thresholds, select_threshold, soft_hits
 from groundswell.errors import InvalidInputError
 
 
@@ -197,3 +197,45 @@ def test_a_threshold_chosen_on_soft_hits_really_meets_the_target(
     # softening sure hits never raises the bound: a threshold certified on soft hits is certified on sure ones
     if choice is not None:
         assert select_threshold(conf, np.ceil(hits), target=target, min_support=1) is not None
+
+
+def test_gold_items_that_agree_with_the_round_veto_nothing() -> None:
+    conf = np.linspace(0.6, 0.99, 60)
+    assert gold_gate(conf, np.zeros(60, dtype=int), np.zeros(60, dtype=int), [0.5, 0.5], target=0.9) == -np.inf
+
+
+def test_gold_items_that_contradict_the_round_leave_only_what_they_vouch_for() -> None:
+    """Above the round's cut, 60 sure and right gold items and 60 less sure and wrong: 50 % right, far below the
+    target; the lowest threshold gold itself vouches for (Clopper–Pearson at 95 %) is where the right ones
+    start, so the wrong ones are vetoed."""
+    conf = np.r_[np.full(60, 0.97), np.full(60, 0.7)]
+    pred = np.zeros(120, dtype=int)
+    gold = np.r_[np.zeros(60, dtype=int), np.ones(60, dtype=int)]
+    assert gold_gate(conf, pred, gold, [0.5, 0.5], target=0.9) == 0.97
+    # Nothing gold vouches for: every machine label vetoed.
+    assert gold_gate(conf[60:], pred[60:], gold[60:], [0.5, 0.5], target=0.9) == np.inf
+
+
+def test_gold_items_the_round_would_not_machine_label_or_too_few_do_not_judge() -> None:
+    # All wrong, but predicted as class 1, which the round never machine-labels (cut inf).
+    assert gold_gate([0.9] * 50, [1] * 50, [0] * 50, [0.5, np.inf], target=0.8) == -np.inf
+    # Nine wrong ones are fewer than min_support.
+    assert gold_gate([0.9] * 9, [0] * 9, [1] * 9, [0.5, 0.5], target=0.8) == -np.inf
+
+
+def test_gold_looking_a_little_low_does_not_overrule_the_validation_set() -> None:
+    """37 of 45 right (.82) against a 0.9 target: the upper 95 % bound (~.91) still reaches it, no veto; at 74 of
+    90 (.82), it does not (~.88): a veto."""
+    few = np.r_[np.zeros(37, dtype=int), np.ones(8, dtype=int)]
+    assert gold_gate(np.full(45, 0.9), np.zeros(45, dtype=int), few, [0.5, 0.5], target=0.9) == -np.inf
+    many = np.r_[np.zeros(74, dtype=int), np.ones(16, dtype=int)]
+    assert gold_gate(np.full(90, 0.9), np.zeros(90, dtype=int), many, [0.5, 0.5], target=0.9) == np.inf
+
+
+def test_gold_gate_refuses_malformed_input() -> None:
+    with pytest.raises(InvalidInputError, match="equally long"):
+        gold_gate([0.9], [0, 1], [0], [0.5, 0.5], target=0.9)
+    with pytest.raises(InvalidInputError, match="index cut"):
+        gold_gate([0.9], [2], [0], [0.5, 0.5], target=0.9)
+    with pytest.raises(InvalidInputError, match="target"):
+        gold_gate([0.9], [0], [0], [0.5, 0.5], target=1.0)

@@ -290,3 +290,68 @@ def test_a_prediction_on_a_one_answer_tweet_is_scored_by_agreeing_with_that_answ
     assert rows[1].tolist() == posterior_rows[1].tolist()  # two answers: the posterior stands
     assert rows[2].tolist() == [1.0, 0.0, 0.0]
     assert rows[3].tolist() == posterior_rows[3].tolist()  # no answer: untouched
+
+
+def _machine_label_accuracy(factory: sessionmaker[Session], job_name: str) -> tuple[int, float | None]:
+    with factory() as session:
+        job = get_job(session, job_name)
+        rows = session.execute(
+            select(ConsolidatedLabel.label, Item.gold_label)
+            .join(Item, Item.id == ConsolidatedLabel.item_id)
+            .where(ConsolidatedLabel.job_id == job.id, ~ConsolidatedLabel.human_annotated)
+        ).all()
+    return len(rows), (float(np.mean([label == gold for label, gold in rows])) if rows else None)
+
+
+@pytest.mark.parametrize("gold_items", [0, 100])
+def test_gold_tweets_veto_machine_labels_a_crowd_that_errs_alike_would_certify(
+    factory: sessionmaker[Session], gold_items: int
+) -> None:
+    """The people's labels call 90 % of the negative tweets positive: the model learns their error, agrees with
+    them, and certification against them vouches for machine labels that are often wrong. Gold tweets are the
+    one reference such an error cannot reach: they contradict the round, and only the machine labels they vouch
+    for issue."""
+    from groundswell.jobs import autolabel
+
+    dataset = _toy_dataset(factory, 700)
+    settings = {"auto_label": True, "accuracy_target": 0.9, "seed_size": 150, "batch_size": 100}
+    with transaction(factory) as session:
+        spec = JobSpec(
+            name="alike",
+            dataset=dataset,
+            labels=LABELS,
+            workers_per_item=1,
+            settings={**settings, "auto_label_min_items": 500, "min_support": 10_000},
+            gold_items=gold_items,
+        )
+        create_job(session, spec)
+    simulate_job(factory, "alike", PERFECT, max_judgments=300)  # nothing machine-labeled meanwhile
+    rng = np.random.default_rng(1)
+    with transaction(factory) as session:
+        job = get_job(session, "alike")
+        job.settings = {**job.settings, "min_support": 10}
+        negative = session.scalars(
+            select(ConsolidatedLabel.item_id).where(
+                ConsolidatedLabel.job_id == job.id,
+                ConsolidatedLabel.human_annotated,
+                ConsolidatedLabel.label == "negative",
+            )
+        ).all()
+        flipped = [int(i) for i in negative if rng.random() < 0.9]
+        session.execute(
+            update(ConsolidatedLabel)
+            .where(ConsolidatedLabel.job_id == job.id, ConsolidatedLabel.item_id.in_(flipped))
+            .values(label="positive", class_index=LABELS.index("positive"), method="mv", confidence=1.0)
+        )
+        summary = autolabel.auto_label_job(session, job)
+    count, accuracy = _machine_label_accuracy(factory, "alike")
+    assert summary["stage"] == "model" and summary["threshold"] is not None  # the crowd certified the model
+    if gold_items:
+        veto = summary["gold_veto"]
+        assert veto["gold_items_above_threshold"] >= 10 and veto["gold_accuracy_above_threshold"] < 0.9
+        assert veto["vetoed_below"] is not None
+        assert count == summary["items_machine_labeled"]
+        assert accuracy is None or accuracy >= 0.9
+    else:
+        assert summary["gold_veto"] is None
+        assert count > 50 and accuracy is not None and accuracy < 0.8  # what gold is for

@@ -30,6 +30,7 @@ from groundswell.active.target import AccuracyEstimate, choose_reopen, estimate_
 from groundswell.active.threshold import (
     ThresholdChoice,
     accuracy_lower_bound,
+    gold_gate,
     select_class_thresholds,
     select_threshold,
     soft_hits,
@@ -63,6 +64,7 @@ __all__ = [
     "featurize",
     "fit_temperature",
     "fold_assignment",
+    "gold_gate",
     "make_strategy",
     "select_class_thresholds",
     "select_threshold",

@@ -29,7 +29,7 @@ writes the results; nothing here knows about jobs or databases.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -130,6 +130,25 @@ class RoundResult:
     fold: IntArray | None = None
     held_out_items: IntArray | None = None
     held_out_proba: FloatArray | None = None
+
+    def cutoffs(self, n_classes: int) -> FloatArray:
+        """Per class, the confidence at or above which this round machine-labels (``inf``: never)."""
+        if self.class_thresholds is not None:
+            return np.array([np.inf if c is None else c.threshold for c in self.class_thresholds])
+        return np.full(n_classes, np.inf if self.threshold is None else self.threshold.threshold)
+
+    def vetoed_below(self, floor: float) -> RoundResult:
+        """This round with no machine label below ``floor`` (those items stay open for people)."""
+        keep = self.machine_confidence >= floor
+        if keep.all():
+            return self
+        return replace(
+            self,
+            machine_items=self.machine_items[keep],
+            machine_labels=self.machine_labels[keep],
+            machine_confidence=self.machine_confidence[keep],
+            coverage=None if self.coverage is None else self.coverage * float(keep.mean()),
+        )
 
 
 def featurize(texts: Sequence[str], config: FeaturizerConfig | None = None) -> Any:

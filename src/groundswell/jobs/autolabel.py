@@ -38,10 +38,10 @@ import pandas as pd
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from groundswell.active import AutoLabelSettings, auto_label_round
+from groundswell.active import AutoLabelSettings, auto_label_round, gold_gate
 from groundswell.domain import JobState, WorkState
 from groundswell.jobs.consolidation import request_consolidation
-from groundswell.jobs.gold import refresh_gold_items
+from groundswell.jobs.gold import calibrated_proba, gold_items_of, refresh_gold_items
 from groundswell.jobs.lifecycle import job_labels, maybe_complete
 from groundswell.jobs.posterior import fit_job_posterior, posterior_rule
 from groundswell.store.queue import enqueue
@@ -278,6 +278,8 @@ def auto_label_job(
         label_confidence=data["sure"],
         random_state=random_state + number,
     )
+    floor, veto = _gold_veto(session, job, labels, settings, result)
+    result = result.vetoed_below(floor)
     model_id = None
     if result.model is not None:
         metrics = {
@@ -354,6 +356,34 @@ def auto_label_job(
         "validation_ece": result.ece,
         "certification": result.certification,
         "coverage": result.coverage,
+        "gold_veto": veto,
+    }
+
+
+def _gold_veto(
+    session: Session, job: Job, labels: list[str], settings: AutoLabelSettings, result: Any
+) -> tuple[float, dict[str, Any] | None]:
+    """The confidence below which the job's gold items veto the round's machine labels
+    (:func:`groundswell.active.gold_gate`; ``-inf``: no veto) and the figures behind it (``None`` when there
+    was nothing to judge)."""
+    if result.estimator is None or not len(result.machine_items):
+        return float("-inf"), None
+    texts, gold = gold_items_of(session, job, labels)
+    if not len(gold):
+        return float("-inf"), None
+    proba = calibrated_proba(result.estimator, texts, result.temperature, len(labels))
+    predicted, confidence = proba.argmax(axis=1), proba.max(axis=1)
+    cut = result.cutoffs(len(labels))
+    above = confidence >= cut[predicted]
+    floor = gold_gate(
+        confidence, predicted, gold, cut, target=settings.accuracy_target, min_support=settings.min_support
+    )
+    return floor, {
+        "gold_items_above_threshold": int(above.sum()),
+        "gold_accuracy_above_threshold": float((predicted == gold)[above].mean()) if above.any() else None,
+        # JSON has no infinities: no veto, or every machine label vetoed.
+        "vetoed_below": None if floor == float("-inf") else (floor if np.isfinite(floor) else 1.0),
+        "vetoed_everything": floor == float("inf"),
     }
 
 

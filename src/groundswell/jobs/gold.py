@@ -25,7 +25,7 @@ from groundswell.active import apply_temperature
 from groundswell.errors import InvalidInputError
 from groundswell.store.tables import Item, Job, JobItem
 
-__all__ = ["mark_gold_items", "refresh_gold_items"]
+__all__ = ["calibrated_proba", "gold_items_of", "mark_gold_items", "refresh_gold_items"]
 
 _CHUNK = 5000
 
@@ -93,10 +93,8 @@ def refresh_gold_items(
             if not row[2] and not row[3]:  # neither started nor done
                 update_row["priority"] = float(draw)
     if estimator is not None and temperature is not None:
-        raw = estimator.predict_proba([row[1] for row in rows])
-        full = np.full((len(rows), n_classes), 1e-12)  # a class the round never saw gets no probability
-        full[:, np.asarray(estimator.classes_, dtype=np.intp)] = raw
-        for update_row, proba in zip(updates, apply_temperature(full, temperature), strict=True):
+        probas = calibrated_proba(estimator, [row[1] for row in rows], temperature, n_classes)
+        for update_row, proba in zip(updates, probas, strict=True):
             update_row["model_label"] = int(np.argmax(proba))
             update_row["model_confidence"] = float(np.max(proba))
             update_row["model_proba"] = [round(float(x), 5) for x in proba]
@@ -104,3 +102,24 @@ def refresh_gold_items(
     for start in range(0, len(updates), _CHUNK):
         session.execute(update(JobItem), updates[start : start + _CHUNK])
     return len(rows)
+
+
+def calibrated_proba(estimator: Any, texts: list[str], temperature: float, n_classes: int) -> Any:
+    """A round model's calibrated distribution per text, over all ``n_classes`` (a class the round never saw
+    gets no probability)."""
+    full = np.full((len(texts), n_classes), 1e-12)
+    if texts:
+        full[:, np.asarray(estimator.classes_, dtype=np.intp)] = estimator.predict_proba(texts)
+    return apply_temperature(full, temperature)
+
+
+def gold_items_of(session: Session, job: Job, labels: list[str]) -> tuple[list[str], Any]:
+    """The texts of the job's gold items and their gold classes (indices into ``labels``)."""
+    rows = session.execute(
+        select(Item.text, Item.gold_label)
+        .join(JobItem, JobItem.item_id == Item.id)
+        .where(JobItem.job_id == job.id, JobItem.is_gold, Item.gold_label.in_(labels))
+        .order_by(JobItem.item_id)
+    ).all()
+    index = {label: i for i, label in enumerate(labels)}
+    return [str(r[0]) for r in rows], np.asarray([index[str(r[1])] for r in rows], dtype=np.int64)

@@ -12,7 +12,7 @@ transaction on the event loop: measured, handing it to the thread pool cost more
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response, status
 from sqlalchemy.orm import Session
@@ -57,7 +57,7 @@ __all__ = ["router"]
 #: A row id in a path: within the databases' integer range, so a larger one is a 422 before any SQL runs.
 RowId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]
 #: A job's name in a path: one that no job can have is a 422, and the OpenAPI document says so.
-JobName = Annotated[str, Path(min_length=1, max_length=63, pattern=JOB_NAME_PATTERN)]
+JobName = Annotated[str, Path(min_length=1, max_length=63, pattern=JOB_NAME_PATTERN, examples=["launch-sentiment"])]
 
 router = APIRouter(prefix="/api/v1")
 
@@ -66,6 +66,63 @@ router = APIRouter(prefix="/api/v1")
 #: 429 for guessing) and validates (422).
 _ONE_OF_MANY = error_responses(401, 403, 404, 422, 429)
 _CHANGES = error_responses(400, 401, 403, 404, 409, 422, 429)
+
+#: The operations on one job, by FastAPI's operation ids: the targets of links from what names a job.
+_JOB_OPERATIONS = {
+    "GetJob": "get_job_api_v1_jobs__name__get",
+    "StartJob": "start_job_api_v1_jobs__name__start_post",
+    "PauseJob": "pause_job_api_v1_jobs__name__pause_post",
+    "StopJob": "stop_job_api_v1_jobs__name__stop_post",
+    "Annotators": "annotators_api_v1_jobs__name__annotators_get",
+    "WorkerResponses": "export_worker_responses_api_v1_jobs__name__worker_responses_get",
+    "NextTask": "next_task_api_v1_jobs__name__tasks_next_post",
+    "Undo": "undo_api_v1_jobs__name__undo_post",
+    "MyStats": "my_stats_api_v1_jobs__name__stats_me_get",
+    "MyJudgments": "mine_api_v1_jobs__name__judgments_mine_get",
+}
+
+
+def _links(status_code: int, targets: dict[str, str], parameter: str, source: str) -> dict[int | str, Any]:
+    """OpenAPI links from this operation's ``status_code`` response to ``targets`` (link name → operation id),
+    each taking ``parameter`` from ``source`` (a runtime expression such as ``$response.body#/name``): how a
+    client, or schemathesis's stateful phase, goes from a job or a task to what can be done with it."""
+    links = {name: {"operationId": op, "parameters": {parameter: source}} for name, op in targets.items()}
+    return {status_code: {"links": links}}
+
+
+def _with(*parts: dict[int | str, Any]) -> dict[int | str, Any]:
+    """``responses`` entries merged, the links of one status code together."""
+    merged: dict[int | str, Any] = {}
+    for part in parts:
+        for code, entry in part.items():
+            if "links" in entry and "links" in merged.get(code, {}):
+                merged[code] = {**merged[code], "links": {**merged[code]["links"], **entry["links"]}}
+            else:
+                merged[code] = {**merged.get(code, {}), **entry}
+    return merged
+
+
+_TASK_OPERATIONS = {
+    "Submit": "submit_api_v1_tasks__lease_id__submit_post",
+    "Decline": "decline_api_v1_tasks__lease_id__decline_post",
+}
+_OF_JOB = _with(_ONE_OF_MANY, _links(200, _JOB_OPERATIONS, "name", "$response.body#/name"))
+_OF_TASK = _with(_CHANGES, _links(200, _TASK_OPERATIONS, "lease_id", "$response.body#/task/lease_id"))
+_OF_ANSWER = _with(
+    _CHANGES,
+    _links(
+        200,
+        {"GetJudgment": "judgment_api_v1_judgments__judgment_id__get"},
+        "judgment_id",
+        "$response.body#/judgment_id",
+    ),
+    _links(
+        200,
+        {f"Next{name}": op for name, op in _TASK_OPERATIONS.items()},
+        "lease_id",
+        "$response.body#/next/task/lease_id",
+    ),
+)
 
 
 def job_public(session: Session, job: Job, *, with_progress: bool = True) -> JobPublic:
@@ -110,7 +167,9 @@ def _judgment_public(job: Job, judgment: Judgment, external_id: str) -> Judgment
     status_code=status.HTTP_201_CREATED,
     response_model=JobPublic,
     tags=["jobs"],
-    responses=error_responses(400, 401, 403, 404, 409, 422, 429),
+    responses=_with(
+        error_responses(400, 401, 403, 404, 409, 422, 429), _links(201, _JOB_OPERATIONS, "name", "$response.body#/name")
+    ),
 )
 def create_job(body: JobCreate, store: StoreDep, creds: CredentialsDep) -> JobPublic:
     """Create a draft job over a dataset. Give ``labels`` or Ground Truth's ``label_config``."""
@@ -126,13 +185,20 @@ def create_job(body: JobCreate, store: StoreDep, creds: CredentialsDep) -> JobPu
         return job_public(call.session, jobs.create_job(call.session, spec))
 
 
-@router.get("/jobs", response_model=list[JobPublic], tags=["jobs"], responses=error_responses(401, 403, 422, 429))
+@router.get(
+    "/jobs",
+    response_model=list[JobPublic],
+    tags=["jobs"],
+    responses=_with(
+        error_responses(401, 403, 422, 429), _links(200, _JOB_OPERATIONS, "name", "$response.body#/0/name")
+    ),
+)
 def list_jobs(store: StoreDep, creds: CredentialsDep) -> list[JobPublic]:
     with caller(store, creds, admin=True) as call:
         return [job_public(call.session, job) for job in jobs.list_jobs(call.session)]
 
 
-@router.get("/jobs/{name}", response_model=JobPublic, tags=["jobs"], responses=_ONE_OF_MANY)
+@router.get("/jobs/{name}", response_model=JobPublic, tags=["jobs"], responses=_OF_JOB)
 def get_job(name: JobName, store: StoreDep, creds: CredentialsDep) -> JobPublic:
     with caller(store, creds, admin=True) as call:
         return job_public(call.session, jobs.get_job(call.session, name))
@@ -145,9 +211,9 @@ def _state_route(action: str) -> None:
 
     change_job_state.__name__ = f"{action}_job"
     change_job_state.__doc__ = f"{action.capitalize()} the job; transitions the state machine forbids get 409."
-    router.post(f"/jobs/{{name}}/{action}", response_model=JobPublic, tags=["jobs"], responses=_CHANGES)(
-        change_job_state
-    )
+    router.post(
+        f"/jobs/{{name}}/{action}", response_model=JobPublic, tags=["jobs"], responses=_with(_CHANGES, _OF_JOB)
+    )(change_job_state)
 
 
 for _action in ("start", "pause", "stop"):
@@ -185,7 +251,7 @@ def me(store: StoreDep, creds: CredentialsDep) -> MePublic:
         return MePublic(worker_id=worker.id, name=worker.display_name, is_admin=call.principal.is_admin, jobs=available)
 
 
-@router.post("/jobs/{name}/tasks/next", response_model=NextTaskResponse, tags=["annotate"], responses=_CHANGES)
+@router.post("/jobs/{name}/tasks/next", response_model=NextTaskResponse, tags=["annotate"], responses=_OF_TASK)
 async def next_task(
     name: JobName, body: NextTaskRequest, store: StoreDep, creds: CredentialsDep, hot_path: HotPathDep
 ) -> NextTaskResponse:
@@ -203,7 +269,7 @@ async def next_task(
         return NextTaskResponse.of(given)
 
 
-@router.post("/tasks/{lease_id}/submit", response_model=SubmitResponse, tags=["annotate"], responses=_CHANGES)
+@router.post("/tasks/{lease_id}/submit", response_model=SubmitResponse, tags=["annotate"], responses=_OF_ANSWER)
 async def submit(
     lease_id: RowId, body: SubmitRequest, store: StoreDep, creds: CredentialsDep, hot_path: HotPathDep
 ) -> SubmitResponse:

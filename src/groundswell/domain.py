@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "MAX_LINE_BYTES",
     "MAX_LINE_CHARS",
     "InputFormat",
     "ItemRecord",
@@ -24,6 +25,11 @@ __all__ = [
 
 #: Ground Truth's per-line limit on an input manifest line, which we also apply to a tweet's text.
 MAX_LINE_CHARS = 100_000
+#: Default cap on one input line (or CSV record) in bytes, checked while reading so that an import's memory is
+#: bounded by it rather than by the longest line. 4 MiB leaves room for a tweet at the text limit written at
+#: JSON's longest escape (12 bytes, ``\ud83d\ude00``, per character outside the BMP: 1.2 MB) plus 2.8 MB of
+#: pass-through attributes, so a line is refused by size alone only when it is far beyond any tweet.
+MAX_LINE_BYTES = 4 * 1024 * 1024
 
 
 def content_hash(text: str) -> str:

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from groundswell.domain import MAX_LINE_BYTES
+
 __all__ = ["Settings"]
 
 
@@ -33,6 +35,13 @@ class Settings(BaseSettings):
     )
     import_batch_size: int = Field(
         default=5000, ge=1, le=100_000, description="Rows written per database round trip during import."
+    )
+    max_line_bytes: int = Field(
+        default=MAX_LINE_BYTES,
+        ge=1024,
+        le=1024**3,
+        description="Longest input line (or CSV record) an import reads, in bytes; a longer one is refused after "
+        "reading about this much, so an import's memory is bounded by this rather than by the file's longest line.",
     )
     s3_endpoint_url: str | None = Field(
         default=None,

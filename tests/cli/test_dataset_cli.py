@@ -69,6 +69,17 @@ def test_rejected_input_exits_1_and_names_file_and_line(env: dict[str, str], tmp
     assert "No datasets yet" in out
 
 
+def test_a_line_over_the_limit_exits_1_naming_file_line_and_limit(env: dict[str, str], tmp_path: Path) -> None:
+    first = write_jsonl(tmp_path / "first.jsonl", [{"source": "kept"}])
+    assert _run(env, "dataset", "import", str(first), "--name", "d")[0] == 0
+    path = write_jsonl(tmp_path / "big.jsonl", [{"source": "fine"}, {"source": "x" * 2000}])
+    code, out = _run({**env, "GROUNDSWELL_MAX_LINE_BYTES": "1024"}, "dataset", "import", str(path), "--name", "d")
+    assert code == 1, out
+    assert f"{path}:2: line is over the limit of 1,024 bytes (GROUNDSWELL_MAX_LINE_BYTES)" in out
+    code, out = _run(env, "dataset", "show", "d")
+    assert code == 0 and "d: 1 items" in out
+
+
 def test_skip_invalid_writes_a_report_under_the_data_dir(env: dict[str, str], tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "bad.jsonl", [{"source": "fine"}, "{nope"])
     code, out = _run(env, "dataset", "import", str(path), "--name", "d", "--skip-invalid")

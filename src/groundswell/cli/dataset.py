@@ -66,6 +66,7 @@ def import_command(
             label_column=label_column,
             split=split,
             storage_options=settings.storage_options(),
+            max_line_bytes=settings.max_line_bytes,
         )
         if skip_invalid and report is None:
             safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)

@@ -2,7 +2,10 @@
 validated ``ItemRecord``s, or ``InputProblem``s naming file, line and field.
 
 They stream: each holds one line (or one Parquet batch) at a time, so memory does not grow with the file.
-``position``/``total`` feed the progress bar (bytes for text files, rows for Parquet).
+Text is read in chunks and no line is held beyond ``ReadOptions.max_line_bytes``: a longer line is reported
+as soon as it passes the limit and the rest of it is read past, not kept, so one enormous line cannot take
+memory in proportion to its length either. ``position``/``total`` feed the progress bar (bytes for text
+files, rows for Parquet).
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ import decimal
 import json
 import math
 import posixpath
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from groundswell.domain import MAX_LINE_CHARS, ItemRecord, content_hash
+from groundswell.domain import MAX_LINE_BYTES, MAX_LINE_CHARS, ItemRecord, content_hash
 from groundswell.errors import InputProblem, UsageError
 from groundswell.ingest.sources import InputFormat, fs_for, resolve_ref
 
@@ -28,6 +31,8 @@ Row = ItemRecord | InputProblem
 #: Names tried, in order, when a CSV/Parquet file is given without --text-column.
 DEFAULT_TEXT_COLUMNS = ("text", "source", "tweet", "content")
 _ID_CHARS = 200
+#: Bytes read at a time from a text input: an over-long line is noticed at most one chunk past the limit.
+_CHUNK_BYTES = 1024 * 1024
 
 
 def content_id(text: str) -> str:
@@ -42,6 +47,8 @@ class ReadOptions:
     label_column: str | None = None
     split: str | None = None
     storage_options: Mapping[str, Any] = field(default_factory=dict)
+    #: Longest line (or CSV record) read, in bytes, line ending not counted (GROUNDSWELL_MAX_LINE_BYTES).
+    max_line_bytes: int = MAX_LINE_BYTES
 
 
 def _check_text(source: str, line: int, text: object, field_name: str) -> str | InputProblem:
@@ -112,15 +119,63 @@ class Reader:
     def __iter__(self) -> Iterator[Row]:
         raise NotImplementedError
 
-    def _lines(self, uri: str) -> Iterator[tuple[int, bytes]]:
-        """Physical lines as bytes (line ending removed), numbered from 1; advances ``position``."""
+    def _lines(self, uri: str) -> Iterator[tuple[int, bytes | None]]:
+        """Physical lines as bytes (line ending removed), numbered from 1, ``None`` for one over the limit;
+        advances ``position``."""
         fs, path = fs_for(uri, self.options.storage_options)
         with contextlib.suppress(OSError, TypeError, ValueError):  # size is only for the progress bar
             self.total = (self.total or 0) + int(fs.size(path) or 0)
         with fs.open(path, "rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                self.position += len(raw)
-                yield number, raw.rstrip(b"\r\n")
+
+            def read() -> bytes:
+                chunk: bytes = handle.read(_CHUNK_BYTES)
+                self.position += len(chunk)
+                return chunk
+
+            yield from enumerate(_bounded_lines(read, self.options.max_line_bytes), start=1)
+
+    def _too_long(self, uri: str, line: int, what: str = "line") -> InputProblem:
+        limit = self.options.max_line_bytes
+        return InputProblem(uri, line, f"{what} is over the limit of {limit:,} bytes (GROUNDSWELL_MAX_LINE_BYTES)")
+
+
+def _bounded_lines(read: Callable[[], bytes], limit: int) -> Iterator[bytes | None]:
+    """Split a byte stream into lines (line ending removed), keeping at most ``limit`` bytes of any one line.
+
+    A line longer than ``limit`` is yielded as ``None`` as soon as that is certain, and the rest of it is
+    read past without being kept: memory stays within the limit plus one chunk however long the line is,
+    and the lines after it are still read, so every problem in the file can be listed.
+    """
+    head: list[bytes] = []  # the current line's pieces from earlier chunks
+    held = 0
+    skipping = False  # inside a line already reported as too long
+    while chunk := read():
+        parts = chunk.split(b"\n")
+        tail = parts.pop()  # after the last newline: a line not complete yet
+        for part in parts:
+            if skipping:
+                skipping = False  # this part ends the over-long line
+                continue
+            if head:
+                head.append(part)
+                part = b"".join(head)
+                head.clear()
+                held = 0
+            line = part.rstrip(b"\r")
+            yield line if len(line) <= limit else None
+        if skipping or not tail:
+            continue
+        held += len(tail)
+        if held > limit + 1:  # too long even if the line ends in "\r\n"
+            head.clear()
+            held = 0
+            skipping = True
+            yield None
+        else:
+            head.append(tail)
+    if head:
+        line = b"".join(head).rstrip(b"\r")
+        yield line if len(line) <= limit else None
 
 
 def _decode(source: str, line: int, raw: bytes) -> str | InputProblem:
@@ -136,6 +191,9 @@ class JsonLinesReader(Reader):
     def __iter__(self) -> Iterator[Row]:
         source = self.uri
         for number, raw in self._lines(self.uri):
+            if raw is None:
+                yield self._too_long(source, number)
+                continue
             if not raw.strip():
                 continue
             decoded = _decode(source, number, raw.removeprefix(b"\xef\xbb\xbf") if number == 1 else raw)
@@ -192,16 +250,41 @@ class JsonLinesReader(Reader):
             return InputProblem(self.uri, number, f"source-ref {ref!r} is not valid UTF-8 text", "source-ref")
 
 
+class _RecordTooLong(Exception):
+    """Raised through the csv module when a quoted record spans more bytes than the limit."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
 class DelimitedReader(Reader):
-    """CSV or TSV with a header row; every column but the text becomes a pass-through attribute."""
+    """CSV or TSV with a header row; every column but the text becomes a pass-through attribute.
+
+    The line limit applies to whole records too: a quoted field runs across lines (an unclosed quote can run
+    to the end of the file), and the csv module would hold all of them, so a record that grows past the
+    limit stops the reading with a problem at its first line.
+    """
 
     def __init__(self, uri: str, options: ReadOptions, delimiter: str) -> None:
         super().__init__(uri, options)
         self.delimiter = delimiter
         self._bad_lines: dict[int, InputProblem] = {}
+        self._record_bytes = 0  # bytes handed to the csv module since the last complete record
 
     def _text_lines(self) -> Iterator[str]:
-        for number, raw in self._lines(self.uri):
+        limit = self.options.max_line_bytes
+        for number, line in self._lines(self.uri):
+            raw = line
+            if raw is None:  # stands in as an empty line; the record it falls in is reported
+                self._bad_lines[number] = self._too_long(self.uri, number)
+                raw = b""
+            self._record_bytes += len(raw) + 1
+            if self._record_bytes > limit + 1:
+                raise _RecordTooLong(number)
+            if line is None:
+                yield "\n"
+                continue
             decoded = _decode(self.uri, number, raw.removeprefix(b"\xef\xbb\xbf") if number == 1 else raw)
             if isinstance(decoded, InputProblem):
                 self._bad_lines[number] = decoded
@@ -218,6 +301,13 @@ class DelimitedReader(Reader):
         except csv.Error as exc:
             yield InputProblem(self.uri, 1, f"malformed header: {exc}")
             return
+        except _RecordTooLong as exc:
+            yield self._record_too_long(1, exc.line)
+            return
+        bad_header = self._bad_in(1, reader.line_num)
+        if bad_header is not None:
+            yield bad_header
+            return
         columns = [name.strip() for name in header]
         text_column = _pick_text_column(self.uri, columns, self.options)
         if isinstance(text_column, InputProblem):
@@ -226,6 +316,7 @@ class DelimitedReader(Reader):
         text_index = columns.index(text_column)
         previous_end = reader.line_num
         while True:
+            self._record_bytes = 0
             try:
                 values = next(reader)
             except StopIteration:
@@ -233,8 +324,11 @@ class DelimitedReader(Reader):
             except csv.Error as exc:
                 yield InputProblem(self.uri, reader.line_num, f"malformed CSV: {exc}")
                 return
+            except _RecordTooLong as exc:
+                yield self._record_too_long(previous_end + 1, exc.line)
+                return
             start, previous_end = previous_end + 1, reader.line_num
-            bad = next((self._bad_lines.pop(n) for n in range(start, previous_end + 1) if n in self._bad_lines), None)
+            bad = self._bad_in(start, previous_end)
             if bad is not None:
                 yield bad
                 continue
@@ -249,6 +343,22 @@ class DelimitedReader(Reader):
                 name: value for i, (name, value) in enumerate(zip(columns, values, strict=True)) if i != text_index
             }
             yield _build(self.uri, start, values[text_index], text_column, attributes, self.options)
+
+    def _bad_in(self, first: int, last: int) -> InputProblem | None:
+        """The first problem found on the physical lines of one record, forgetting them all."""
+        if not self._bad_lines:
+            return None
+        found = [self._bad_lines.pop(n) for n in range(first, last + 1) if n in self._bad_lines]
+        return found[0] if found else None
+
+    def _record_too_long(self, start: int, line: int) -> InputProblem:
+        limit = self.options.max_line_bytes
+        return InputProblem(
+            self.uri,
+            start,
+            f"record is over the limit of {limit:,} bytes (GROUNDSWELL_MAX_LINE_BYTES) by line {line} "
+            "(an unclosed quote?); reading stopped here",
+        )
 
 
 def _pick_text_column(uri: str, columns: list[str], options: ReadOptions) -> str | InputProblem:
@@ -294,7 +404,13 @@ def _jsonable(value: Any) -> Any:
 
 
 class ParquetReader(Reader):
-    """Parquet read one record batch at a time; problems are reported by 1-based row number."""
+    """Parquet read one record batch at a time; problems are reported by 1-based row number.
+
+    The line limit bounds what is held here too, from the file's metadata before anything is read: a batch
+    holds about ``max_line_bytes`` of data (at most 5,000 rows), and a row group whose rows average more than
+    the limit is refused unread. Parquet decompresses a value whole, so a row group with one huge value among
+    many small ones is still read; the common case, one huge row, is not.
+    """
 
     unit = "rows"
 
@@ -314,14 +430,32 @@ class ParquetReader(Reader):
             if isinstance(text_column, InputProblem):
                 yield InputProblem(self.uri, None, text_column.problem, text_column.field)
                 return
+            limit = self.options.max_line_bytes
             row = 0
-            for batch in parquet.iter_batches(batch_size=5000):
-                for record in batch.to_pylist():
-                    row += 1
+            for group in range(parquet.metadata.num_row_groups):
+                meta = parquet.metadata.row_group(group)
+                if meta.num_rows == 0:
+                    continue
+                row_bytes = max(1, meta.total_byte_size // meta.num_rows)
+                if row_bytes > limit:
+                    first, row = row + 1, row + meta.num_rows
                     self.position = row
-                    text = record.pop(text_column)
-                    attributes = {str(k): _jsonable(v) for k, v in record.items()}
-                    yield _build(self.uri, row, text, text_column, attributes, self.options)
+                    yield InputProblem(self.uri, first, self._group_too_long(first, row, row_bytes))
+                    continue
+                batch_rows = max(1, min(5000, limit // row_bytes))
+                for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=[group]):
+                    for record in batch.to_pylist():
+                        row += 1
+                        self.position = row
+                        text = record.pop(text_column)
+                        attributes = {str(k): _jsonable(v) for k, v in record.items()}
+                        yield _build(self.uri, row, text, text_column, attributes, self.options)
+
+    def _group_too_long(self, first: int, last: int, row_bytes: int) -> str:
+        limit = f"the limit of {self.options.max_line_bytes:,} bytes (GROUNDSWELL_MAX_LINE_BYTES)"
+        if first == last:
+            return f"row is {row_bytes:,} bytes, over {limit}"
+        return f"rows {first:,}-{last:,} (one row group) average {row_bytes:,} bytes, over {limit}; none was read"
 
 
 class TweetEvalReader(Reader):
@@ -335,6 +469,9 @@ class TweetEvalReader(Reader):
         mapping_uri = self._join("mapping.txt")
         mapping: dict[str, str] = {}
         for number, raw in self._lines(mapping_uri):
+            if raw is None:
+                yield self._too_long(mapping_uri, number)
+                return
             parts = raw.decode("utf-8", errors="replace").split("\t")
             if len(parts) != 2:
                 yield InputProblem(mapping_uri, number, "expected '<index>\\t<label name>'")
@@ -367,6 +504,9 @@ class TweetEvalReader(Reader):
             if label_line is None:
                 yield InputProblem(labels_uri, number, f"has fewer lines than {split}_text.txt")
                 return
+            if raw is None or label_line[1] is None:
+                yield self._too_long(text_uri if raw is None else labels_uri, number)
+                continue
             decoded = _decode(text_uri, number, raw)
             if isinstance(decoded, InputProblem):
                 yield decoded

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from groundswell.domain import ItemRecord, content_hash
-from groundswell.errors import InputProblem, RejectedInputError
+from groundswell.errors import InputProblem, RejectedInputError, UsageError
 from groundswell.ingest.readers import Reader, ReadOptions, open_reader
 from groundswell.ingest.sources import InputFormat, detect_format
 from groundswell.store.bulk import existing_item_keys, insert_items
@@ -69,24 +69,49 @@ def import_dataset(
     report_path: Path | None = None,
     batch_size: int = 5000,
     on_progress: ProgressCallback | None = None,
+    source_name: str | None = None,
 ) -> ImportReport:
     """Read ``uri`` into dataset ``name`` (created if new, appended to if it exists).
+
+    ``source_name`` is what problems, the report and the stored items call the input instead of ``uri``: an
+    upload is read from a temporary file whose path means nothing to the person who sent it.
 
     Raises ``RejectedInputError`` (nothing stored) when a row is invalid and ``skip_invalid`` is off.
     """
     options = options or ReadOptions()
+    shown = source_name or uri
+    try:
+        return _import(factory, uri, shown, name, options, fmt, skip_invalid, report_path, batch_size, on_progress)
+    except OSError as exc:  # a path that is missing, a folder, unreadable: the input's fault, not a bug
+        raise UsageError(f"{shown}: cannot read it: {exc.strerror or exc}") from exc
+
+
+def _import(
+    factory: sessionmaker[Session],
+    uri: str,
+    shown: str,
+    name: str,
+    options: ReadOptions,
+    fmt: InputFormat | None,
+    skip_invalid: bool,
+    report_path: Path | None,
+    batch_size: int,
+    on_progress: ProgressCallback | None,
+) -> ImportReport:
     fmt = fmt or detect_format(uri, options.storage_options)
     reader = open_reader(uri, fmt, options)
-    report = ImportReport(dataset=name, source=uri, format=fmt.value)
+    report = ImportReport(dataset=name, source=shown, format=fmt.value)
     if fmt is InputFormat.TWEETEVAL:
         options = ReadOptions(id_column="id", label_column="label", split=options.split)
     rejects: _RejectWriter | None = _RejectWriter(report_path) if skip_invalid and report_path else None
     try:
         with transaction(factory) as session:
             dataset = _get_or_create_dataset(session, name, options, report)
-            writer = _BatchWriter(session, dataset.id, uri, report, batch_size)
+            writer = _BatchWriter(session, dataset.id, shown, report, batch_size, read_from=uri)
             for row in _with_progress(reader, report, on_progress):
                 if isinstance(row, InputProblem):
+                    if row.source == uri:
+                        row = replace(row, source=shown)
                     report.rejected += 1
                     if len(report.problems) < _SHOWN_PROBLEMS:
                         report.problems.append(row)
@@ -129,10 +154,13 @@ def _get_or_create_dataset(session: Session, name: str, options: ReadOptions, re
 class _BatchWriter:
     """Collects rows and inserts them a batch at a time, checking each batch against what is stored."""
 
-    def __init__(self, session: Session, dataset_id: int, uri: str, report: ImportReport, batch_size: int):
+    def __init__(
+        self, session: Session, dataset_id: int, uri: str, report: ImportReport, batch_size: int, *, read_from: str
+    ):
         self.session = session
         self.dataset_id = dataset_id
         self.uri = uri
+        self.read_from = read_from  # the path actually read, which records name as their source
         self.report = report
         self.batch_size = batch_size
         self.pending: list[tuple[ItemRecord, str]] = []
@@ -160,7 +188,7 @@ class _BatchWriter:
             first_text = stored_hashes.get(digest) or seen_hashes.get(digest)
             if first_text is not None:
                 self._duplicate(record, first_text, same_id=False)
-            source = record.source or self.uri
+            source = self.uri if record.source in (None, self.read_from) else record.source
             where = f"{source}:{record.line}" if record.line is not None else source
             seen_ids[record.external_id] = where
             seen_hashes.setdefault(digest, f"{where} (id {record.external_id})")

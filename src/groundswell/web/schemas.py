@@ -304,6 +304,7 @@ _ERROR_DESCRIPTIONS: dict[int, str] = {
     404: "No such job, dataset, task or answer (or not one of yours).",
     409: "Not now: the job's state, a lease that expired or was already used, a name already taken.",
     400: "The body is not JSON.",
+    415: "The body is neither JSON nor multipart/form-data.",
     422: "The request breaks the schema or a rule (the message names the field).",
     429: "Too many failed sign-ins or API keys from this address or key prefix; retry after ``Retry-After`` seconds.",
 }

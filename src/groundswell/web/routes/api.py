@@ -12,9 +12,8 @@ transaction on the event loop: measured, handing it to the thread pool cost more
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Response, status
 from sqlalchemy.orm import Session
 
 from groundswell import jobs
@@ -33,9 +32,8 @@ from groundswell.store.tables import Job, Judgment
 from groundswell.web.auth import authenticate
 from groundswell.web.deps import CredentialsDep, HotPathDep, StoreDep, caller
 from groundswell.web.observability import count_answer
+from groundswell.web.routes.common import ADMIN_ONLY, CHANGES, ONE_OF_MANY, JobName, RowId, links, merged
 from groundswell.web.schemas import (
-    JOB_NAME_PATTERN,
-    MAX_DB_ID,
     AnnotatorStatsPublic,
     JobCreate,
     JobProgressPublic,
@@ -54,18 +52,7 @@ from groundswell.web.schemas import (
 
 __all__ = ["router"]
 
-#: A row id in a path: within the databases' integer range, so a larger one is a 422 before any SQL runs.
-RowId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]
-#: A job's name in a path: one that no job can have is a 422, and the OpenAPI document says so.
-JobName = Annotated[str, Path(min_length=1, max_length=63, pattern=JOB_NAME_PATTERN, examples=["launch-sentiment"])]
-
 router = APIRouter(prefix="/api/v1")
-
-#: What an operation on one named thing can answer besides success; one that changes something (state,
-#: leases, answers) also 409, and 400 for a body that is not JSON. Every operation authenticates (401, 403,
-#: 429 for guessing) and validates (422).
-_ONE_OF_MANY = error_responses(401, 403, 404, 422, 429)
-_CHANGES = error_responses(400, 401, 403, 404, 409, 422, 429)
 
 #: The operations on one job, by FastAPI's operation ids: the targets of links from what names a job.
 _JOB_OPERATIONS = {
@@ -79,44 +66,26 @@ _JOB_OPERATIONS = {
     "Undo": "undo_api_v1_jobs__name__undo_post",
     "MyStats": "my_stats_api_v1_jobs__name__stats_me_get",
     "MyJudgments": "mine_api_v1_jobs__name__judgments_mine_get",
+    "Labels": "job_labels_api_v1_jobs__name__labels_get",
+    "Export": "export_job_results_api_v1_jobs__name__export_get",
 }
-
-
-def _links(status_code: int, targets: dict[str, str], parameter: str, source: str) -> dict[int | str, Any]:
-    """OpenAPI links from this operation's ``status_code`` response to ``targets`` (link name → operation id),
-    each taking ``parameter`` from ``source`` (a runtime expression such as ``$response.body#/name``): how a
-    client, or schemathesis's stateful phase, goes from a job or a task to what can be done with it."""
-    links = {name: {"operationId": op, "parameters": {parameter: source}} for name, op in targets.items()}
-    return {status_code: {"links": links}}
-
-
-def _with(*parts: dict[int | str, Any]) -> dict[int | str, Any]:
-    """``responses`` entries merged, the links of one status code together."""
-    merged: dict[int | str, Any] = {}
-    for part in parts:
-        for code, entry in part.items():
-            if "links" in entry and "links" in merged.get(code, {}):
-                merged[code] = {**merged[code], "links": {**merged[code]["links"], **entry["links"]}}
-            else:
-                merged[code] = {**merged.get(code, {}), **entry}
-    return merged
 
 
 _TASK_OPERATIONS = {
     "Submit": "submit_api_v1_tasks__lease_id__submit_post",
     "Decline": "decline_api_v1_tasks__lease_id__decline_post",
 }
-_OF_JOB = _with(_ONE_OF_MANY, _links(200, _JOB_OPERATIONS, "name", "$response.body#/name"))
-_OF_TASK = _with(_CHANGES, _links(200, _TASK_OPERATIONS, "lease_id", "$response.body#/task/lease_id"))
-_OF_ANSWER = _with(
-    _CHANGES,
-    _links(
+_OF_JOB = merged(ONE_OF_MANY, links(200, _JOB_OPERATIONS, "name", "$response.body#/name"))
+_OF_TASK = merged(CHANGES, links(200, _TASK_OPERATIONS, "lease_id", "$response.body#/task/lease_id"))
+_OF_ANSWER = merged(
+    CHANGES,
+    links(
         200,
         {"GetJudgment": "judgment_api_v1_judgments__judgment_id__get"},
         "judgment_id",
         "$response.body#/judgment_id",
     ),
-    _links(
+    links(
         200,
         {f"Next{name}": op for name, op in _TASK_OPERATIONS.items()},
         "lease_id",
@@ -167,8 +136,9 @@ def _judgment_public(job: Job, judgment: Judgment, external_id: str) -> Judgment
     status_code=status.HTTP_201_CREATED,
     response_model=JobPublic,
     tags=["jobs"],
-    responses=_with(
-        error_responses(400, 401, 403, 404, 409, 422, 429), _links(201, _JOB_OPERATIONS, "name", "$response.body#/name")
+    dependencies=[ADMIN_ONLY],
+    responses=merged(
+        error_responses(400, 401, 403, 404, 409, 422, 429), links(201, _JOB_OPERATIONS, "name", "$response.body#/name")
     ),
 )
 def create_job(body: JobCreate, store: StoreDep, creds: CredentialsDep) -> JobPublic:
@@ -189,8 +159,8 @@ def create_job(body: JobCreate, store: StoreDep, creds: CredentialsDep) -> JobPu
     "/jobs",
     response_model=list[JobPublic],
     tags=["jobs"],
-    responses=_with(
-        error_responses(401, 403, 422, 429), _links(200, _JOB_OPERATIONS, "name", "$response.body#/0/name")
+    responses=merged(
+        error_responses(401, 403, 422, 429), links(200, _JOB_OPERATIONS, "name", "$response.body#/0/name")
     ),
 )
 def list_jobs(store: StoreDep, creds: CredentialsDep) -> list[JobPublic]:
@@ -212,7 +182,7 @@ def _state_route(action: str) -> None:
     change_job_state.__name__ = f"{action}_job"
     change_job_state.__doc__ = f"{action.capitalize()} the job; transitions the state machine forbids get 409."
     router.post(
-        f"/jobs/{{name}}/{action}", response_model=JobPublic, tags=["jobs"], responses=_with(_CHANGES, _OF_JOB)
+        f"/jobs/{{name}}/{action}", response_model=JobPublic, tags=["jobs"], responses=merged(CHANGES, _OF_JOB)
     )(change_job_state)
 
 
@@ -220,14 +190,14 @@ for _action in ("start", "pause", "stop"):
     _state_route(_action)
 
 
-@router.get("/jobs/{name}/annotators", response_model=list[AnnotatorStatsPublic], tags=["jobs"], responses=_ONE_OF_MANY)
+@router.get("/jobs/{name}/annotators", response_model=list[AnnotatorStatsPublic], tags=["jobs"], responses=ONE_OF_MANY)
 def annotators(name: JobName, store: StoreDep, creds: CredentialsDep) -> list[AnnotatorStatsPublic]:
     with caller(store, creds, admin=True) as call:
         stats = jobs.annotator_stats(call.session, jobs.get_job(call.session, name))
         return [AnnotatorStatsPublic.of(s) for s in stats]
 
 
-@router.get("/jobs/{name}/worker-responses", tags=["jobs"], response_class=Response, responses=_ONE_OF_MANY)
+@router.get("/jobs/{name}/worker-responses", tags=["jobs"], response_class=Response, responses=ONE_OF_MANY)
 def export_worker_responses(name: JobName, store: StoreDep, creds: CredentialsDep) -> Response:
     """Raw answers in Ground Truth's worker-response shape, one JSON document per item and line."""
     with caller(store, creds, admin=True) as call:
@@ -309,7 +279,7 @@ async def submit(
     return SubmitResponse.of(result)
 
 
-@router.post("/tasks/{lease_id}/decline", status_code=status.HTTP_204_NO_CONTENT, tags=["annotate"], responses=_CHANGES)
+@router.post("/tasks/{lease_id}/decline", status_code=status.HTTP_204_NO_CONTENT, tags=["annotate"], responses=CHANGES)
 async def decline(lease_id: RowId, store: StoreDep, creds: CredentialsDep) -> Response:
     """Skip a held task; the tweet goes back to the pool for someone else."""
     with transaction(store) as session:
@@ -318,7 +288,7 @@ async def decline(lease_id: RowId, store: StoreDep, creds: CredentialsDep) -> Re
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/jobs/{name}/undo", response_model=TaskPublic, tags=["annotate"], responses=_CHANGES)
+@router.post("/jobs/{name}/undo", response_model=TaskPublic, tags=["annotate"], responses=CHANGES)
 async def undo(name: JobName, store: StoreDep, creds: CredentialsDep) -> TaskPublic:
     """Withdraw the caller's last answer (while its time limit runs) and get that task back."""
     with transaction(store) as session:
@@ -327,7 +297,7 @@ async def undo(name: JobName, store: StoreDep, creds: CredentialsDep) -> TaskPub
 
 
 @router.get(
-    "/jobs/{name}/stats/me", response_model=AnnotatorStatsPublic | None, tags=["annotate"], responses=_ONE_OF_MANY
+    "/jobs/{name}/stats/me", response_model=AnnotatorStatsPublic | None, tags=["annotate"], responses=ONE_OF_MANY
 )
 def my_stats(name: JobName, store: StoreDep, creds: CredentialsDep) -> AnnotatorStatsPublic | None:
     """The caller's own count and pace in a job."""
@@ -338,7 +308,7 @@ def my_stats(name: JobName, store: StoreDep, creds: CredentialsDep) -> Annotator
 
 
 @router.get(
-    "/jobs/{name}/judgments/mine", response_model=list[JudgmentPublic], tags=["annotate"], responses=_ONE_OF_MANY
+    "/jobs/{name}/judgments/mine", response_model=list[JudgmentPublic], tags=["annotate"], responses=ONE_OF_MANY
 )
 def mine(name: JobName, store: StoreDep, creds: CredentialsDep) -> list[JudgmentPublic]:
     """The caller's own current answers in a job (never anyone else's)."""
@@ -350,7 +320,7 @@ def mine(name: JobName, store: StoreDep, creds: CredentialsDep) -> list[Judgment
         ]
 
 
-@router.get("/judgments/{judgment_id}", response_model=JudgmentPublic, tags=["annotate"], responses=_ONE_OF_MANY)
+@router.get("/judgments/{judgment_id}", response_model=JudgmentPublic, tags=["annotate"], responses=ONE_OF_MANY)
 def judgment(judgment_id: RowId, store: StoreDep, creds: CredentialsDep) -> JudgmentPublic:
     """One judgment: admins see any; an annotator sees only their own (others are 404)."""
     with caller(store, creds) as call:

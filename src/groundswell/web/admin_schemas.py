@@ -1,0 +1,181 @@
+"""Bodies of the API's operations on datasets, labels and workers (the admin's side beyond jobs).
+
+Every field states its bounds, so a request the server would refuse for its shape is one the OpenAPI document
+already forbids. A dataset created through the API gets a name a URL carries as it is (letters, digits,
+``.``, ``_``, ``-``); datasets the CLI named otherwise are still reachable by any name without '/'.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from groundswell.web.schemas import PlainText
+
+__all__ = [
+    "DATASET_NAME_PATTERN",
+    "DatasetDetailPublic",
+    "DatasetImport",
+    "DatasetPublic",
+    "DuplicatePublic",
+    "ImportResultPublic",
+    "InviteCreate",
+    "InvitePublic",
+    "ItemPagePublic",
+    "ItemPublic",
+    "LabelPagePublic",
+    "LabelPublic",
+    "TeamPublic",
+    "UploadFields",
+    "WorkerPublic",
+    "upload_schema",
+]
+
+DATASET_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]*$"
+#: No control characters, no whitespace at either end (names and emails are compared as given).
+_TRIMMED = "^[^\\s\\u0000-\\u001f\\u007f](?:[^\\u0000-\\u001f\\u007f]*[^\\s\\u0000-\\u001f\\u007f])?$"
+_EMAIL = "^[^\\s@\\u0000-\\u001f\\u007f]+@[^\\s@\\u0000-\\u001f\\u007f]+$"
+Column = Annotated[PlainText | None, Field(default=None, min_length=1, max_length=200)]
+UploadFormat = Literal["jsonl", "csv", "tsv", "parquet"]
+
+
+class _ImportOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=DATASET_NAME_PATTERN,
+        description="The dataset to create, or to append to when it exists.",
+        examples=["launch"],
+    )
+    text_column: Column = None
+    id_column: Column = None
+    label_column: Column = None
+    skip_invalid: bool = Field(
+        default=False, description="Import the good rows and list the rejected ones, instead of refusing the file."
+    )
+
+
+class DatasetImport(_ImportOptions):
+    """Import from a path on the server or an ``s3://`` URI, with the options of ``groundswell dataset import``."""
+
+    uri: PlainText = Field(min_length=1, max_length=4096, examples=["/srv/tweets/launch.jsonl"])
+    split: Column = Field(default=None, description="TweetEval folder: import only this split.")
+    # A literal, not the enum: the schema is written inline into the operation's two-media-type request body.
+    format: Literal["jsonl", "csv", "tsv", "parquet", "tweeteval"] | None = Field(
+        default=None, description="Override detection by the name's suffix."
+    )
+
+
+class UploadFields(_ImportOptions):
+    """The form fields sent with an uploaded file (``multipart/form-data``)."""
+
+    format: UploadFormat | None = Field(default=None, description="Override detection by the file name's suffix.")
+
+
+def upload_schema() -> dict[str, Any]:
+    """The multipart body's JSON Schema: the form fields plus the file itself."""
+    schema = UploadFields.model_json_schema()
+    schema["properties"] = {"file": {"type": "string", "format": "binary"}, **schema["properties"]}
+    schema["required"] = ["file", *schema.get("required", [])]
+    schema.pop("title", None)
+    return schema
+
+
+class DuplicatePublic(BaseModel):
+    line: int | None
+    item_id: str
+    first_seen: str
+    same_id: bool
+
+
+class ImportResultPublic(BaseModel):
+    dataset: str
+    source: str
+    format: str
+    created_dataset: bool
+    rows_read: int
+    imported: int
+    rejected: int
+    duplicate_ids: int
+    duplicate_texts: int
+    duplicates: list[DuplicatePublic] = Field(description="The first duplicates found (at most 50).")
+    problems: list[str] = Field(description="With skip_invalid: the first rejected rows, as file:line: problem.")
+
+
+class DatasetPublic(BaseModel):
+    name: str
+    items: int
+    gold_items: int
+    created_at: datetime
+
+
+class DatasetDetailPublic(DatasetPublic):
+    gold_distribution: dict[str, int]
+    id_column: str | None
+    label_column: str | None
+
+
+class ItemPublic(BaseModel):
+    id: str
+    text: str
+    gold_label: str | None
+    attributes: dict[str, Any]
+
+
+class ItemPagePublic(BaseModel):
+    items: list[ItemPublic]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class LabelPublic(BaseModel):
+    item_id: str
+    source: str
+    label: str
+    class_index: int
+    confidence: float
+    human_annotated: bool
+    method: str
+    judgment_count: int
+    updated_at: datetime
+
+
+class LabelPagePublic(BaseModel):
+    labels: list[LabelPublic]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class InviteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(min_length=3, max_length=320, pattern=_EMAIL, examples=["ana@example.org"])
+    team: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=_TRIMMED, description="Created if new.", examples=["core"]
+    )
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=_TRIMMED)
+
+
+class InvitePublic(BaseModel):
+    worker_id: int
+    email: str
+    team: str | None
+    invite_url: str = Field(description="One-time link that signs the annotator in; shown once.")
+
+
+class WorkerPublic(BaseModel):
+    id: int
+    email: str | None
+    name: str
+    kind: str
+    is_active: bool
+    teams: list[str]
+    created_at: datetime
+
+
+class TeamPublic(BaseModel):
+    name: str
+    members: int
+    created_at: datetime

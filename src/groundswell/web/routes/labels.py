@@ -1,0 +1,125 @@
+"""A job's results over the API: its labels a page at a time with filters, and the export files.
+
+The export is written by :func:`groundswell.jobs.exports.export_job` (what ``groundswell job export`` runs) to
+a temporary file, then sent from it: the bytes are the CLI's, memory stays flat, and no database session is
+held open while a slow client reads.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+
+from groundswell import jobs
+from groundswell.jobs.exports import export_job
+from groundswell.jobs.label_browser import LabelFilter, label_page
+from groundswell.web.admin_schemas import LabelPagePublic, LabelPublic
+from groundswell.web.deps import CredentialsDep, StoreDep, caller
+from groundswell.web.routes.common import (
+    ADMIN_ONLY,
+    ONE_OF_MANY,
+    CursorQuery,
+    JobName,
+    LimitQuery,
+    after_id,
+    cursor_for,
+    merged,
+)
+from groundswell.web.schemas import PlainText
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1", tags=["jobs"], dependencies=[ADMIN_ONLY])
+
+#: Each export format's media type and file name suffix.
+_MEDIA = {
+    "manifest": ("application/x-ndjson", "output.manifest"),
+    "csv": ("text/csv", "labels.csv"),
+    "parquet": ("application/vnd.apache.parquet", "labels.parquet"),
+}
+_NEXT_LABELS = {
+    "NextLabels": {
+        "operationId": "job_labels_api_v1_jobs__name__labels_get",
+        "parameters": {"name": "$request.path.name", "cursor": "$response.body#/next_cursor"},
+    }
+}
+Confidence = Annotated[float | None, Query(ge=0, le=1)]
+
+
+@router.get(
+    "/jobs/{name}/labels", response_model=LabelPagePublic, responses=merged(ONE_OF_MANY, {200: {"links": _NEXT_LABELS}})
+)
+def job_labels(
+    name: JobName,
+    store: StoreDep,
+    creds: CredentialsDep,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = 100,
+    label: Annotated[PlainText | None, Query(min_length=1, max_length=256)] = None,
+    human: Annotated[bool | None, Query(description="true: consolidated from people; false: machine labels.")] = None,
+    min_confidence: Confidence = None,
+    max_confidence: Confidence = None,
+) -> LabelPagePublic:
+    """The job's labels (gold tweets left out) in import order, a page at a time, following ``next_cursor``."""
+    where = LabelFilter(label, human, min_confidence, max_confidence)
+    with caller(store, creds, admin=True) as call:
+        job = jobs.get_job(call.session, name)
+        page = label_page(call.session, job, after=after_id(cursor), limit=limit, where=where)
+        labels = [
+            LabelPublic(
+                item_id=row.item.external_id,
+                source=row.item.text,
+                label=row.label.label,
+                class_index=row.label.class_index,
+                confidence=row.label.confidence,
+                human_annotated=row.label.human_annotated,
+                method=row.label.method,
+                judgment_count=row.label.judgment_count,
+                updated_at=row.label.updated_at,
+            )
+            for row in page.rows
+        ]
+        return LabelPagePublic(labels=labels, next_cursor=cursor_for(page.after))
+
+
+@router.get(
+    "/jobs/{name}/export",
+    response_class=FileResponse,
+    responses=merged(
+        ONE_OF_MANY,
+        {
+            200: {
+                "description": "The whole export, as `groundswell job export --format` writes it.",
+                "content": {media: {"schema": {"type": "string", "format": "binary"}} for media, _ in _MEDIA.values()},
+            }
+        },
+    ),
+)
+async def export_job_results(
+    name: JobName,
+    store: StoreDep,
+    format: Annotated[
+        Literal["manifest", "csv", "parquet"], Query(description="The output manifest by default.")
+    ] = "manifest",
+) -> FileResponse:
+    """The job's results: Ground Truth's output manifest (JSON Lines), or CSV or Parquet with the same facts."""
+    handle, path = tempfile.mkstemp(prefix="groundswell-export-")
+    os.close(handle)
+    try:
+        await run_in_threadpool(export_job, store, name, path, fmt=format)
+    except BaseException:
+        os.unlink(path)
+        raise
+    media, suffix = _MEDIA[format]
+    return FileResponse(
+        path,
+        media_type=media,
+        filename=f"{name.lower()}-{suffix}",
+        background=BackgroundTask(os.unlink, path),
+    )

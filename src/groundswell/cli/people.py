@@ -20,15 +20,21 @@ def admin_create(
     ctx: typer.Context,
     email: Annotated[str, typer.Argument(help="The admin's email (their identity; nothing is sent).")],
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="A key that reads (GET) and changes nothing: dashboards, scripts.")
+    ] = False,
 ) -> None:
     """Create an admin and print a new API key (shown once; only its hash is stored).
 
     Example: groundswell admin create me@example.org
+    Example: groundswell admin create dashboard@example.org --read-only
     """
     with handle_errors():
+        role = jobs.READ_ONLY_ROLE if read_only else "admin"
         with transaction(state(ctx).store()) as session:
-            worker, key = jobs.create_admin(session, email, name)
-        console.print(f"Admin {worker.email}. API key (store it now; it is not shown again):")
+            worker, key = jobs.create_admin(session, email, name, role=role)
+        kind = "Read-only API key" if read_only else "API key"
+        console.print(f"Admin {worker.email}. {kind} (store it now; it is not shown again):")
         console.print(key, markup=False, highlight=False, soft_wrap=True)
 
 

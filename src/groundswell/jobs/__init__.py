@@ -9,6 +9,8 @@ from groundswell.jobs.annotate.take_back import decline_task, undo_last_answer
 from groundswell.jobs.labels import parse_label_config, parse_labels
 from groundswell.jobs.lifecycle import JobSpec, change_state, create_job, get_job, job_labels, list_jobs
 from groundswell.jobs.people import (
+    READ_ONLY_ROLE,
+    api_key_holder,
     create_admin,
     create_invite,
     create_web_session,
@@ -22,6 +24,7 @@ from groundswell.jobs.progress import AnnotatorStats, JobProgress, annotator_sta
 from groundswell.jobs.quality import JobQuality, job_quality
 
 __all__ = [
+    "READ_ONLY_ROLE",
     "AnnotatorStats",
     "JobProgress",
     "JobQuality",
@@ -30,6 +33,7 @@ __all__ = [
     "SubmitResult",
     "Task",
     "annotator_stats",
+    "api_key_holder",
     "change_state",
     "create_admin",
     "create_invite",

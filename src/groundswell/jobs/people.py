@@ -20,7 +20,12 @@ from groundswell.store.driver import Driver, Sql
 from groundswell.store.tables import ApiKey, Invite, Job, JobTeam, Team, TeamMember, WebSession, Worker, utcnow
 
 __all__ = [
+    "ADMIN_ROLE",
+    "API_KEY_ROLES",
+    "READ_ONLY_ROLE",
+    "KeyHolder",
     "SignedIn",
+    "api_key_holder",
     "api_key_prefix",
     "create_admin",
     "create_invite",
@@ -34,6 +39,10 @@ __all__ = [
 ]
 
 API_KEY_PREFIX = "gs_"
+#: What an API key may do: everything an admin may, or read (GET) only.
+ADMIN_ROLE = "admin"
+READ_ONLY_ROLE = "read-only"
+API_KEY_ROLES = (ADMIN_ROLE, READ_ONLY_ROLE)
 #: How much of a key is stored in the clear (``api_keys.prefix``) to tell keys apart; sign-in failures are
 #: also counted per prefix of this length (:mod:`groundswell.jobs.throttle`).
 API_KEY_SHOWN = 8
@@ -62,8 +71,16 @@ class SignedIn:
     csrf_token: str
 
 
-def create_admin(session: Session, email: str, name: str | None = None) -> tuple[Worker, str]:
-    """An admin (created, or promoted if the email exists) and a new API key for them, shown once."""
+def create_admin(
+    session: Session, email: str, name: str | None = None, *, role: str = ADMIN_ROLE
+) -> tuple[Worker, str]:
+    """An admin (created, or promoted if the email exists) and a new API key for them, shown once.
+
+    ``role`` :data:`READ_ONLY_ROLE` makes a key that reads what an admin reads and changes nothing: for
+    dashboards and scripts, so a leaked one cannot start, stop or relabel anything.
+    """
+    if role not in API_KEY_ROLES:
+        raise InvalidInputError(f"an API key's role is one of {', '.join(API_KEY_ROLES)}, got {role!r}")
     email = _check_email(email)
     worker = session.scalars(select(Worker).where(Worker.email == email)).one_or_none()
     if worker is None:
@@ -73,7 +90,7 @@ def create_admin(session: Session, email: str, name: str | None = None) -> tuple
         worker.kind = WorkerKind.ADMIN
     session.flush()
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiKey(worker_id=worker.id, key_hash=_digest(key), prefix=api_key_prefix(key)))
+    session.add(ApiKey(worker_id=worker.id, key_hash=_digest(key), prefix=api_key_prefix(key), role=role))
     return worker, key
 
 
@@ -81,12 +98,30 @@ def api_key_prefix(key: str) -> str:
     return key[:API_KEY_SHOWN]
 
 
-def worker_for_api_key(session: Session, key: str) -> Worker | None:
+@dataclass(frozen=True)
+class KeyHolder:
+    """Who an API key signs in, and what the key lets them do."""
+
+    worker: Worker
+    role: str
+
+    @property
+    def read_only(self) -> bool:
+        return self.role == READ_ONLY_ROLE
+
+
+def api_key_holder(session: Session, key: str) -> KeyHolder | None:
+    """The active worker behind an unrevoked ``key``, with the key's role; ``None`` for anything else."""
     api_key = session.scalars(select(ApiKey).where(ApiKey.key_hash == _digest(key))).one_or_none()
     if api_key is None or api_key.revoked_at is not None:
         return None
     worker = session.get(Worker, api_key.worker_id)
-    return worker if worker is not None and worker.is_active else None
+    return KeyHolder(worker, api_key.role) if worker is not None and worker.is_active else None
+
+
+def worker_for_api_key(session: Session, key: str) -> Worker | None:
+    holder = api_key_holder(session, key)
+    return None if holder is None else holder.worker
 
 
 def ensure_team(session: Session, name: str) -> Team:

@@ -209,6 +209,8 @@ class ApiKey(Base):
     worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id", ondelete="CASCADE"))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
+    #: ``admin``, or ``read-only``: reads everything an admin reads (GET), changes nothing.
+    role: Mapped[str] = mapped_column(String(16), default="admin", server_default="admin")
     created_at: Mapped[datetime] = _created()
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

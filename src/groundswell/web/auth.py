@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from groundswell.domain import WorkerKind
 from groundswell.errors import PermissionDeniedError
-from groundswell.jobs import worker_for_api_key, worker_for_session
+from groundswell.jobs import api_key_holder, worker_for_session
 from groundswell.jobs.throttle import Subject
 from groundswell.store.tables import Worker
 from groundswell.web.throttle import Throttle, client_address
@@ -31,6 +31,8 @@ __all__ = [
 ]
 
 SESSION_COOKIE = "gs_session"
+#: Methods that change nothing: all a read-only API key may use, and all a session may use without CSRF token.
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class NotAuthenticatedError(PermissionDeniedError):
@@ -92,16 +94,18 @@ def authenticate(
     if creds.bearer:
         subjects = creds.throttle.subjects(creds.address, creds.bearer)
         creds.throttle.check(session, subjects)
-        worker = worker_for_api_key(session, creds.bearer)
-        if worker is None:
+        holder = api_key_holder(session, creds.bearer)
+        if holder is None:
             raise RejectedCredentialsError("invalid or revoked API key", subjects)
-        principal = Principal(worker=worker, csrf_token=None)
+        if holder.read_only and creds.method not in _READS:
+            raise PermissionDeniedError("this API key is read-only: it can read (GET), not change anything")
+        principal = Principal(worker=holder.worker, csrf_token=None)
     elif creds.session_token:
         signed_in = worker_for_session(session, creds.session_token)
         if signed_in is None:
             raise NotAuthenticatedError("your session has expired; open your invite link or sign in again")
         principal = Principal(worker=signed_in.worker, csrf_token=signed_in.csrf_token)
-        if creds.method not in ("GET", "HEAD", "OPTIONS"):
+        if creds.method not in _READS:
             offered = creds.csrf_header or csrf_form_token or ""
             if not hmac.compare_digest(offered, principal.csrf_token or ""):
                 raise PermissionDeniedError("missing or wrong CSRF token; reload the page")

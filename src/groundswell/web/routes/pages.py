@@ -101,12 +101,16 @@ def login(request: Request, api_key: Annotated[str, Form()], store: StoreDep, se
     token = None
     with transaction(store) as session:
         throttle.check(session, subjects)
-        worker = jobs.worker_for_api_key(session, key)
-        if worker is not None and worker.kind.value == "admin":
-            token = jobs.create_web_session(session, worker, ttl=timedelta(hours=settings.session_hours))
+        holder = jobs.api_key_holder(session, key)
+        # A read-only key signs nobody in: a console session could change everything the key may not.
+        if holder is not None and holder.worker.kind.value == "admin" and not holder.read_only:
+            token = jobs.create_web_session(session, holder.worker, ttl=timedelta(hours=settings.session_hours))
     if token is None:
-        if worker is None:  # a valid key of someone who is not an admin is no guess
+        if holder is None:  # a valid key of someone who is not an admin is no guess
             throttle.failed(store, subjects)
+        elif holder.read_only:
+            error = "That API key is read-only: use it with the API; the console needs an admin key."
+            return page(request, "login.html", status_code=403, error=error)
         return page(request, "login.html", status_code=401, error="That is not an admin API key.")
     response = RedirectResponse("/admin", status_code=303)
     _set_session_cookie(response, token, hours=settings.session_hours, secure=settings.cookie_secure)

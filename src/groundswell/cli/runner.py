@@ -17,6 +17,7 @@ import typer
 
 from groundswell.cli._common import console, handle_errors, state
 from groundswell.runner import (
+    STALE_AFTER,
     WorkOutcome,
     default_runner_id,
     make_handlers,
@@ -51,6 +52,14 @@ def runner_command(
     runner_id: Annotated[
         str | None, typer.Option("--id", help="Name recorded on claimed work (default host:pid).")
     ] = None,
+    stale_after: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a running item may go without a heartbeat before another runner takes it over as "
+            "abandoned (its runner died); a live runner beats every quarter of this. Use one value on every runner.",
+            min=1,
+        ),
+    ] = STALE_AFTER.total_seconds(),
 ) -> None:
     """Run background work: full consolidation of jobs with new answers (periodically and at job end),
     automated-labeling rounds (their models saved under DATA_DIR/models) and dynamic-redundancy reviews.
@@ -70,7 +79,13 @@ def runner_command(
         name = runner_id or default_runner_id()
         handlers = make_handlers(artifact_dir=state(ctx).settings.data_dir / "models")
         if once:
-            outcomes = run_pending(factory, runner_id=name, every=timedelta(seconds=every), handlers=handlers)
+            outcomes = run_pending(
+                factory,
+                runner_id=name,
+                every=timedelta(seconds=every),
+                handlers=handlers,
+                stale_after=timedelta(seconds=stale_after),
+            )
             if report is not None:
                 for outcome in outcomes:
                     report(outcome)
@@ -94,6 +109,7 @@ def runner_command(
                 stop=stop,
                 on_outcome=report,
                 handlers=handlers,
+                stale_after=timedelta(seconds=stale_after),
             )
         except KeyboardInterrupt:
             stop.set()

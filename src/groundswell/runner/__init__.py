@@ -19,7 +19,17 @@ from groundswell.runner.loop import (
     schedule_consolidations,
     single_threaded_blas,
 )
-from groundswell.runner.queue import MAX_ATTEMPTS, STALE_AFTER, WorkOutcome, claim, enqueue, mark_done, mark_failed
+from groundswell.runner.queue import (
+    MAX_ATTEMPTS,
+    STALE_AFTER,
+    WorkOutcome,
+    claim,
+    enqueue,
+    heartbeat,
+    heartbeat_every,
+    mark_done,
+    mark_failed,
+)
 
 __all__ = [
     "DEFAULT_EVERY",
@@ -31,6 +41,8 @@ __all__ = [
     "claim",
     "default_runner_id",
     "enqueue",
+    "heartbeat",
+    "heartbeat_every",
     "make_handlers",
     "mark_done",
     "mark_failed",

@@ -16,7 +16,9 @@ Scheduling of dynamic-redundancy reviews (``jobs.redundancy.schedule_redundancy_
 the ``posterior`` rule, a review whenever answers arrived since the last one.
 
 Each row runs in its own transaction together with marking it done, so a crash never leaves half-written
-labels behind a "done" row.
+labels behind a "done" row. While it runs, a thread refreshes the row's heartbeat (PostgreSQL; see
+``runner.queue``), so other runners leave it alone until the runner dies; then the next runner to look takes
+it over and runs it again from the start, the dead attempt's writes having been rolled back with it.
 
 Handlers run with single-threaded BLAS (:func:`single_threaded_blas`). Their numerical work calls BLAS on
 single vectors: a round's SGD logistic regressions update their weight vector through BLAS for every training
@@ -41,7 +43,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Engine, exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from groundswell.domain import JobState, WorkState
@@ -49,7 +51,16 @@ from groundswell.errors import GroundswellError
 from groundswell.jobs.autolabel import AUTO_LABEL_WORK, auto_label_job, schedule_auto_label_rounds
 from groundswell.jobs.consolidation import CONSOLIDATE_WORK, consolidate_job
 from groundswell.jobs.redundancy import REVIEW_WORK, review_redundancy, schedule_redundancy_reviews
-from groundswell.runner.queue import WorkOutcome, claim, enqueue, mark_done, mark_failed
+from groundswell.runner.queue import (
+    STALE_AFTER,
+    WorkOutcome,
+    claim,
+    enqueue,
+    heartbeat,
+    heartbeat_every,
+    mark_done,
+    mark_failed,
+)
 from groundswell.store.db import transaction
 from groundswell.store.tables import ConsolidatedLabel, Job, Judgment, Work, utcnow
 
@@ -197,22 +208,57 @@ def schedule_consolidations(session: Session, *, every: timedelta = DEFAULT_EVER
     return queued
 
 
+@contextmanager
+def _heartbeats(factory: sessionmaker[Session], work_id: int, runner_id: str, every: float) -> Iterator[None]:
+    """Refresh the heartbeat of the claimed row every ``every`` seconds while the block runs, from a thread with
+    its own connection. Not on SQLite: there the block's transaction holds the one write lock throughout (so
+    no other runner can claim the row anyway), and a heartbeat would only wait for it."""
+    bind = factory.kw.get("bind")
+    if isinstance(bind, Engine) and bind.dialect.name == "sqlite":
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                with transaction(factory) as session:
+                    if not heartbeat(session, work_id, runner_id):
+                        return
+            except Exception:  # a database hiccup: the next beat tries again, before the row looks abandoned
+                log.warning("work %s: could not refresh its heartbeat", work_id, exc_info=True)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{work_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def run_one(
     factory: sessionmaker[Session],
     runner_id: str,
     *,
     handlers: Mapping[str, Handler] | None = None,
     now: datetime | None = None,
+    stale_after: timedelta = STALE_AFTER,
 ) -> WorkOutcome | None:
-    """Claim one due row and run it; ``None`` when nothing is due."""
+    """Claim one due row (or one whose runner stopped beating ``stale_after`` ago) and run it, beating its
+    heartbeat meanwhile; ``None`` when nothing is due."""
     handlers = HANDLERS if handlers is None else handlers
     with transaction(factory) as session:
-        work = claim(session, runner_id, kinds=frozenset(handlers), now=now)
+        work = claim(session, runner_id, kinds=frozenset(handlers), now=now, stale_after=stale_after)
         if work is None:
             return None
         work_id, kind, job_id = work.id, work.kind, work.job_id
     try:
-        with single_threaded_blas(), transaction(factory) as session:
+        with (
+            single_threaded_blas(),
+            _heartbeats(factory, work_id, runner_id, heartbeat_every(stale_after)),
+            transaction(factory) as session,
+        ):
             work = session.get(Work, work_id)
             assert work is not None
             result = handlers[kind](session, work)
@@ -236,6 +282,7 @@ def run_pending(
     every: timedelta = DEFAULT_EVERY,
     now: datetime | None = None,
     limit: int | None = None,
+    stale_after: timedelta = STALE_AFTER,
 ) -> list[WorkOutcome]:
     """Schedule what is due, then run due rows until none is left (or ``limit`` ran); returns the outcomes.
 
@@ -247,6 +294,8 @@ def run_pending(
         every: Minimum interval between full consolidations of a running job.
         now: The time to act at (tests move it forward).
         limit: Stop after this many rows.
+        stale_after: How long a running row may go without a heartbeat before it is taken for abandoned
+            (every runner on the database must use the same value; see ``runner.queue``).
     """
     runner_id = runner_id or default_runner_id()
     if schedule:
@@ -256,7 +305,7 @@ def run_pending(
             schedule_redundancy_reviews(session, now=now)
     outcomes: list[WorkOutcome] = []
     while limit is None or len(outcomes) < limit:
-        outcome = run_one(factory, runner_id, handlers=handlers, now=now)
+        outcome = run_one(factory, runner_id, handlers=handlers, now=now, stale_after=stale_after)
         if outcome is None:
             break
         outcomes.append(outcome)
@@ -272,13 +321,16 @@ def run_forever(
     stop: threading.Event | None = None,
     on_outcome: Callable[[WorkOutcome], None] | None = None,
     handlers: Mapping[str, Handler] | None = None,
+    stale_after: timedelta = STALE_AFTER,
 ) -> None:
     """Run the queue until ``stop`` is set, sleeping ``poll`` seconds whenever nothing is due."""
     stop = stop or threading.Event()
     runner_id = runner_id or default_runner_id()
     while not stop.is_set():
         try:
-            outcomes = run_pending(factory, runner_id=runner_id, every=every, handlers=handlers)
+            outcomes = run_pending(
+                factory, runner_id=runner_id, every=every, handlers=handlers, stale_after=stale_after
+            )
         except Exception:  # a database hiccup must not end the runner; log and try again after the pause
             log.exception("runner %s: could not read the queue", runner_id)
             outcomes = []

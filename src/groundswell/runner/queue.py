@@ -8,7 +8,13 @@ fails (up to :data:`MAX_ATTEMPTS` tries), then failed. Claiming is safe with man
   and marks a row; a second runner simply claims after the first commits.
 
 A runner that dies leaves its row ``running``; once its heartbeat is older than ``stale_after`` another
-runner claims it again (the attempt counts).
+runner claims it again (the attempt counts). A live runner keeps its row's heartbeat fresh while it works
+(:func:`heartbeat`, every quarter of ``stale_after``; ``runner.loop`` does it), so however long a round runs it
+is not taken for abandoned, and ``stale_after`` can be short: while a row is ``running``, the scheduler queues
+no other work of its kind for its job, so until a dead runner's row is taken over the job gets neither
+consolidation nor automated labeling (with a claim-time-only heartbeat and 30 minutes, a crash stalled both
+for half an hour; ``tests/faults/test_runner_kill.py``). On SQLite a handler holds the write lock for its
+whole run, so no other runner can claim anything meanwhile, and no heartbeat is needed (nor possible).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from groundswell.domain import WorkState
@@ -30,14 +36,17 @@ __all__ = [
     "WorkOutcome",
     "claim",
     "enqueue",
+    "heartbeat",
+    "heartbeat_every",
     "mark_done",
     "mark_failed",
 ]
 
 #: Tries before a row stays failed; an error the package raises on purpose (bad input) is not retried.
 MAX_ATTEMPTS = 3
-#: A running row whose heartbeat is older than this is taken to belong to a dead runner.
-STALE_AFTER = timedelta(minutes=30)
+#: A running row whose heartbeat is older than this is taken to belong to a dead runner. Every runner sharing a
+#: database must use the same value (``groundswell runner --stale-after``): it also sets how often they beat.
+STALE_AFTER = timedelta(minutes=2)
 #: Wait before retry ``n`` is ``n`` times this.
 RETRY_BACKOFF = timedelta(seconds=30)
 
@@ -85,6 +94,22 @@ def claim(
     work.attempts += 1
     session.flush()
     return work
+
+
+def heartbeat_every(stale_after: timedelta) -> float:
+    """Seconds between heartbeats of a running row: four chances to beat before it would look abandoned."""
+    return stale_after.total_seconds() / 4
+
+
+def heartbeat(session: Session, work_id: int, runner_id: str, *, now: datetime | None = None) -> bool:
+    """Refresh the heartbeat of a row ``runner_id`` holds; False when it no longer holds it (finished, or
+    taken over after all)."""
+    result = session.execute(
+        update(Work)
+        .where(Work.id == work_id, Work.state == WorkState.RUNNING, Work.claimed_by == runner_id[:200])
+        .values(heartbeat_at=now or utcnow())
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 def mark_done(session: Session, work: Work, result: dict[str, Any] | None, *, now: datetime | None = None) -> None:

@@ -4,6 +4,11 @@ under ``/api/``, an HTML page everywhere else.
 Routes raise; none catches an error to render it. On a page, a caller who presented no credentials at all is
 sent to sign in instead (the admin login form under ``/admin``, the "open your invite link" page elsewhere):
 to someone who has not signed in yet, "401" is not an error but the next step.
+
+A database that cannot do the work right now (unreachable while PostgreSQL restarts, its disk full, a lock
+waited on too long) is a 503 with ``Retry-After``, not a 500: nothing is wrong with the request or the code,
+the transaction was rolled back, and the same request (an answer with the same idempotency key) may succeed
+in a moment; /healthz answers 503 for the same reason. Found by the fault suite (``tests/faults``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -74,6 +81,20 @@ def _signed_out(request: Request) -> bool:
     return SESSION_COOKIE not in request.cookies and "authorization" not in request.headers
 
 
+#: Seconds a client is asked to wait before it retries a request the database could not take (a restart's
+#: outage, a full disk waiting for an operator, a lock): short, since retrying an answer is safe.
+RETRY_AFTER_S = 2
+
+
+def database_unavailable(exc: Exception) -> bool:
+    """Whether ``exc`` says the database cannot work now (module docstring) rather than that the code is wrong:
+    a DBAPI ``OperationalError`` (a lost or refused connection, SQLITE_FULL, a lock or statement timeout, a
+    deadlock), any driver error that cost the connection, or no pooled connection free in time."""
+    if isinstance(exc, OperationalError | PoolTimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
 #: The methods a 405's ``Allow`` header may name.
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
@@ -127,6 +148,25 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         message = f"internal error; quote request id {request_id} to the operator"
         return _answer(request, message, 500, headers={"X-Request-Id": request_id})
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeoutError)
+    async def _database(request: Request, exc: Exception) -> Response:
+        if not database_unavailable(exc):
+            raise exc  # a bug after all: on to the 500 handler (``_unexpected``), as any other exception
+        request_id = request_id_of(request.scope)
+        # The driver's message names hosts, files and SQL: the log's, not the caller's.
+        _log.warning(
+            "request %s %s %s: database unavailable: %s",
+            request_id,
+            request.method,
+            request.url.path,
+            getattr(exc, "orig", None) or exc,
+            extra={"request_id": request_id},
+        )
+        message = f"the database is unavailable just now; retry in a moment (request id {request_id})"
+        # Unlike a 500's, this response passes back through the request middleware, which adds X-Request-Id.
+        return _answer(request, message, 503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

@@ -69,7 +69,13 @@ class _LoopConnections:
         async with self._slots:
             connection = self._idle.pop() if self._idle else None
             if connection is None or connection.closed:
-                connection = await psycopg.AsyncConnection.connect(**self._params, autocommit=True)
+                try:
+                    connection = await psycopg.AsyncConnection.connect(**self._params, autocommit=True)
+                except psycopg.OperationalError:
+                    # The database refuses connections (restarting, or down): nothing was done, and the general
+                    # path answers as the server does whenever the database is unavailable (a 503). Raised from
+                    # here, this driver error was a 500 (found by tests/faults/test_database_restart.py).
+                    return None
             try:
                 cursor = await connection.execute(statement.postgresql, params)
                 row: tuple[Any, ...] | None = await cursor.fetchone()

@@ -99,3 +99,27 @@ def handle_errors() -> Iterator[None]:
     except (InvalidInputError, ConflictError, GroundswellError) as exc:
         err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(EXIT_INPUT) from exc
+    except Exception as exc:
+        reason = _database_unreachable(exc)
+        if reason is None:
+            raise
+        # Like a missing file: nothing is wrong with the request, the command cannot reach what it works on.
+        err_console.print(
+            f"[bold red]Error:[/] cannot reach the database (GROUNDSWELL_DATABASE_URL): {escape(reason)}",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_USAGE) from exc
+
+
+def _database_unreachable(exc: Exception) -> str | None:
+    """The driver's first line when ``exc`` says the database cannot be reached (refused, unknown host, wrong
+    password, SQLite file that cannot be opened); ``None`` for anything else, which stays a traceback."""
+    import sys
+
+    errors = sys.modules.get("sqlalchemy.exc")  # only set when the store was used: no import for other failures
+    if errors is None or not isinstance(exc, errors.OperationalError):
+        return None
+    if not isinstance(exc, errors.DBAPIError) or (not exc.connection_invalidated and exc.statement):
+        return None
+    first = str(exc.orig).strip().splitlines()
+    return first[0] if first else type(exc.orig).__name__

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from groundswell.errors import InvalidInputError
+from groundswell.errors import InvalidInputError, UsageError
 
 __all__ = [
     "SENTIMENT_ORDER",
@@ -236,6 +236,8 @@ def load_pool(path: str | Path) -> Pool:
     """Read a pool JSON file."""
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:  # a missing file is a usage error (exit 2), as everywhere in the CLI
+        raise UsageError(f"{path}: no such pool file") from exc
     except OSError as exc:
         raise InvalidInputError(f"{path}: cannot read the pool file: {exc.strerror or exc}") from exc
     except json.JSONDecodeError as exc:

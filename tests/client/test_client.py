@@ -88,9 +88,9 @@ def _annotate_everything(invite_url: str, job: str) -> int:
 
 def test_the_readme_snippet_end_to_end(server: tuple[LiveServer, str], tmp_path: Path) -> None:
     live, key = server
-    records = [{"text": text} for text in TWEETS]
+    records = [{"text": text, "id": str(n)} for n, text in enumerate(TWEETS, start=1)]
     with Client(live.url, api_key=key) as gs:
-        ds = gs.datasets.create("launch", records)
+        ds = gs.datasets.create("launch", records, id_column="id")
         assert (ds.name, ds.item_count, ds.gold_item_count) == ("launch", 6, 0)
         assert ds.import_result is not None and ds.import_result.imported == 6
         job = gs.jobs.create(
@@ -111,7 +111,7 @@ def test_the_readme_snippet_end_to_end(server: tuple[LiveServer, str], tmp_path:
         assert job.progress is not None and str(job.progress).startswith("6 / 6 done")
         df = job.labels(as_="pandas")
         assert list(df.columns) == list(LABEL_COLUMNS)
-        assert len(df) == 6 and df["item_id"].is_unique
+        assert sorted(df["item_id"]) == ["1", "2", "3", "4", "5", "6"]
         assert dict(zip(df["source"], df["label"], strict=True)) == TWEETS
         assert df["human_annotated"].all() and (df["judgment_count"] == 3).all()
         assert str(df["updated_at"].dtype).startswith("datetime64")

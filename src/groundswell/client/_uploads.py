@@ -94,6 +94,7 @@ def _write_records(out: IO[bytes], records: Iterable[Mapping[str, Any]], text_co
         if number == 1:
             column = _text_column(row, text_column)
         if column is not None and column != "source" and column in row:
+            _check_no_source(row, column)
             row["source"] = row.pop(column)
         out.write(json.dumps(row, ensure_ascii=False, default=_jsonable).encode() + b"\n")
 
@@ -101,6 +102,7 @@ def _write_records(out: IO[bytes], records: Iterable[Mapping[str, Any]], text_co
 def _write_dataframe(out: IO[bytes], frame: pd.DataFrame, text_column: str | None) -> None:
     column = _text_column([str(c) for c in frame.columns], text_column)
     if column is not None and column != "source":
+        _check_no_source(frame.columns, column)
         frame = frame.rename(columns={column: "source"})
     for start in range(0, len(frame), _DATAFRAME_CHUNK):
         chunk = frame.iloc[start : start + _DATAFRAME_CHUNK]
@@ -109,6 +111,15 @@ def _write_dataframe(out: IO[bytes], frame: pd.DataFrame, text_column: str | Non
         out.write(text.encode())
         if text and not text.endswith("\n"):
             out.write(b"\n")
+
+
+def _check_no_source(columns: Iterable[Any], column: str) -> None:
+    """Refuse a ``source`` column besides the text column: renaming the text to ``source`` would drop it."""
+    if "source" in columns:
+        raise ValueError(
+            f"the records have both {column!r} (the text) and 'source'; rename 'source': they are sent as JSON "
+            "Lines, whose text is 'source'"
+        )
 
 
 def _jsonable(value: Any) -> Any:

@@ -13,6 +13,7 @@ from rich.table import Table
 from groundswell import jobs
 from groundswell.cli._common import console, err_console, handle_errors, state
 from groundswell.consolidate import METHODS
+from groundswell.domain import InputFormat
 from groundswell.errors import InvalidInputError, UsageError
 from groundswell.jobs import get_job
 from groundswell.jobs.consolidation import consolidate_job
@@ -127,6 +128,14 @@ def create_command(
             "posterior (default: on under that rule, else off).",
         ),
     ] = None,
+    streaming: Annotated[
+        bool,
+        typer.Option(
+            "--streaming",
+            help="A streaming job: tweets are appended while it runs (`job append`) and it never completes by "
+            "itself (`job stop` ends it); its dataset may be empty, and is created if it does not exist.",
+        ),
+    ] = False,
     start: Annotated[bool, typer.Option("--start", help="Start the job right away.")] = False,
 ) -> None:
     """Create a labeling job over a dataset.
@@ -172,6 +181,7 @@ def create_command(
             accuracy_target=accuracy_target,
             preset=preset,
             gold_items=gold_items,
+            streaming=streaming,
         )
         with transaction(state(ctx).store()) as session:
             job = jobs.create_job(session, spec)
@@ -180,7 +190,8 @@ def create_command(
             progress = jobs.job_progress(session, job)
         target = (job.settings or {}).get("accuracy_target") if (job.settings or {}).get("auto_label") else None
         console.print(
-            f"Created job [bold]{job.name}[/] ({job.state.value}) over {progress.items:,} tweets, "
+            f"Created {'streaming ' if streaming else ''}job [bold]{job.name}[/] ({job.state.value}) over "
+            f"{progress.items:,} tweets, "
             f"{job.workers_per_item} answer(s) each"
             + (f", up to {job.max_workers_per_item}" if job.max_workers_per_item > job.workers_per_item else "")
             + (f", accuracy target {target:.0%}" if target else "")
@@ -254,6 +265,72 @@ def stop_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="J
     Example: groundswell job stop launch-sentiment
     """
     _transition(ctx, name, "stop")
+
+
+@app.command("append")
+def append_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Streaming job to append to.")],
+    path: Annotated[str, typer.Argument(help="File, TweetEval folder, or s3://bucket/key (as for dataset import).")],
+    text_column: Annotated[str | None, typer.Option(help="CSV/Parquet column with the tweet text.")] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            help="Column (or attribute) with a stable id, required on every row. Default: the dataset's id "
+            "column, else 'id', on the rows that have it (the others get an id from their text)."
+        ),
+    ] = None,
+    label_column: Annotated[str | None, typer.Option(help="Column (or attribute) with a gold label.")] = None,
+    split: Annotated[str | None, typer.Option(help="TweetEval folder: append only this split.")] = None,
+    fmt: Annotated[InputFormat | None, typer.Option("--format", help="Override format detection.")] = None,
+) -> None:
+    """Append tweets to a running streaming job: they join its dataset and are labeled like the others.
+
+    All or nothing: one invalid row (named by file and line) appends nothing. Tweets whose id the dataset
+    already holds are skipped and listed, so re-running an append adds nothing twice. A job created without
+    --streaming refuses (exit code 1).
+
+    Example: groundswell job append brand-watch new-tweets.jsonl
+    """
+    from groundswell.ingest import ReadOptions
+    from groundswell.ingest.importer import import_into
+    from groundswell.jobs.append import append_to_job
+
+    with handle_errors():
+        app_state = state(ctx)
+        settings = app_state.settings
+        options = ReadOptions(
+            text_column=text_column,
+            id_column=id_column,
+            label_column=label_column,
+            split=split,
+            storage_options=settings.storage_options(),
+            max_line_bytes=settings.max_line_bytes,
+        )
+        with transaction(app_state.store()) as session:
+            result = append_to_job(
+                session,
+                name,
+                lambda dataset: import_into(
+                    session,
+                    path,
+                    name=dataset.name,
+                    options=options.with_optional_id(dataset.id_column),
+                    fmt=fmt,
+                    batch_size=settings.import_batch_size,
+                ),
+            )
+        report = result.report
+        console.print(
+            f"Appended {result.appended:,} tweet(s) to job [bold]{result.job}[/] (dataset {result.dataset}) "
+            f"from {report.rows_read:,} row(s) ({report.format})."
+        )
+        if report.duplicate_ids:
+            console.print(f"Skipped {report.duplicate_ids:,} tweet(s) already in the dataset (same id):")
+        for dup in [d for d in report.duplicates if d.same_id][:10]:
+            console.print(f"  line {dup.line}: id {dup.external_id} — first seen at {dup.first_seen}", markup=False)
+        if report.duplicate_ids > 10:
+            console.print(f"  … {report.duplicate_ids - 10:,} more")
 
 
 @app.command("list")

@@ -24,7 +24,7 @@ from groundswell.store.bulk import existing_item_keys, insert_items
 from groundswell.store.db import transaction
 from groundswell.store.tables import Dataset, utcnow
 
-__all__ = ["Duplicate", "ImportReport", "ProgressCallback", "import_dataset"]
+__all__ = ["Duplicate", "ImportReport", "ProgressCallback", "import_dataset", "import_into"]
 
 #: Called with (rows read, position, total) as the import advances; position/total are in reader.unit.
 ProgressCallback = Callable[[int, int, int | None], None]
@@ -56,6 +56,8 @@ class ImportReport:
     duplicates: list[Duplicate] = field(default_factory=list)
     problems: list[InputProblem] = field(default_factory=list)
     report_path: str | None = None
+    #: How many duplicates ``duplicates`` lists (the rest are only counted).
+    duplicates_shown: int = _SHOWN_DUPLICATES
 
 
 def import_dataset(
@@ -106,29 +108,73 @@ def _import(
     rejects: _RejectWriter | None = _RejectWriter(report_path) if skip_invalid and report_path else None
     try:
         with transaction(factory) as session:
-            dataset = _get_or_create_dataset(session, name, options, report)
-            writer = _BatchWriter(session, dataset.id, shown, report, batch_size, read_from=uri)
-            for row in _with_progress(reader, report, on_progress):
-                if isinstance(row, InputProblem):
-                    if row.source == uri:
-                        row = replace(row, source=shown)
-                    report.rejected += 1
-                    if len(report.problems) < _SHOWN_PROBLEMS:
-                        report.problems.append(row)
-                    if rejects is not None:
-                        rejects.write(row)
-                    continue
-                if report.rejected and not skip_invalid:
-                    continue  # keep scanning so the user sees every problem, but store nothing more
-                writer.add(row)
-            if report.rejected and not skip_invalid:
-                raise RejectedInputError(report.problems, total=report.rejected)
-            writer.flush()
+            _read_into(session, reader, report, uri, options, skip_invalid, rejects, batch_size, on_progress)
     finally:
         if rejects is not None:
             rejects.close()
             report.report_path = str(report_path)
     return report
+
+
+def import_into(
+    session: Session,
+    uri: str,
+    *,
+    name: str,
+    options: ReadOptions,
+    fmt: InputFormat | None = None,
+    batch_size: int = 5000,
+    source_name: str | None = None,
+    duplicates_shown: int = _SHOWN_DUPLICATES,
+) -> ImportReport:
+    """Read ``uri`` into dataset ``name`` within the caller's transaction, refusing the input as a whole when
+    any row is invalid: for a caller that must write more in the same transaction (appending to a streaming
+    job adds its job items), so that either all of it is stored or none."""
+    shown = source_name or uri
+    try:
+        fmt = fmt or detect_format(uri, options.storage_options)
+        reader = open_reader(uri, fmt, options)
+        report = ImportReport(dataset=name, source=shown, format=fmt.value, duplicates_shown=duplicates_shown)
+        if fmt is InputFormat.TWEETEVAL:
+            options = ReadOptions(id_column="id", label_column="label", split=options.split)
+        _read_into(session, reader, report, uri, options, False, None, batch_size, None)
+    except OSError as exc:  # as import_dataset: the input's fault, not a bug
+        raise UsageError(f"{shown}: cannot read it: {exc.strerror or exc}") from exc
+    return report
+
+
+def _read_into(
+    session: Session,
+    reader: Reader,
+    report: ImportReport,
+    uri: str,
+    options: ReadOptions,
+    skip_invalid: bool,
+    rejects: _RejectWriter | None,
+    batch_size: int,
+    on_progress: ProgressCallback | None,
+) -> None:
+    """The import proper, in the caller's transaction: one body for ``import_dataset`` (its own transaction)
+    and ``import_into`` (the caller's, which writes more in it)."""
+    shown = report.source
+    dataset = _get_or_create_dataset(session, report.dataset, options, report)
+    writer = _BatchWriter(session, dataset.id, shown, report, batch_size, read_from=uri)
+    for row in _with_progress(reader, report, on_progress):
+        if isinstance(row, InputProblem):
+            if row.source == uri:
+                row = replace(row, source=shown)
+            report.rejected += 1
+            if len(report.problems) < _SHOWN_PROBLEMS:
+                report.problems.append(row)
+            if rejects is not None:
+                rejects.write(row)
+            continue
+        if report.rejected and not skip_invalid:
+            continue  # keep scanning so the user sees every problem, but store nothing more
+        writer.add(row)
+    if report.rejected and not skip_invalid:
+        raise RejectedInputError(report.problems, total=report.rejected)
+    writer.flush()
 
 
 def _with_progress(reader: Reader, report: ImportReport, on_progress: ProgressCallback | None) -> Iterator[Any]:
@@ -223,7 +269,7 @@ class _BatchWriter:
             self.report.duplicate_ids += 1
         else:
             self.report.duplicate_texts += 1
-        if len(self.report.duplicates) < _SHOWN_DUPLICATES:
+        if len(self.report.duplicates) < self.report.duplicates_shown:
             self.report.duplicates.append(Duplicate(record.line, record.external_id, first, same_id))
 
 

@@ -18,7 +18,7 @@ import json
 import math
 import posixpath
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from groundswell.domain import MAX_LINE_BYTES, MAX_LINE_CHARS, ItemRecord, content_hash
@@ -49,6 +49,17 @@ class ReadOptions:
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     #: Longest line (or CSV record) read, in bytes, line ending not counted (GROUNDSWELL_MAX_LINE_BYTES).
     max_line_bytes: int = MAX_LINE_BYTES
+    #: A row without ``id_column`` gets the content id instead of being refused: appending to a streaming
+    #: job, where each tweet *may* carry an id (``groundswell.jobs.append``).
+    id_optional: bool = False
+
+    def with_optional_id(self, id_column: str | None) -> ReadOptions:
+        """These options for appending to a streaming job: without an id column of their own, a row may carry
+        its id under ``id_column`` (the dataset's), else ``id``; one without gets the content id, so a retried
+        append is recognised either way."""
+        if self.id_column is not None:
+            return self
+        return replace(self, id_column=id_column or "id", id_optional=True)
 
 
 def _check_text(source: str, line: int, text: object, field_name: str) -> str | InputProblem:
@@ -80,6 +91,8 @@ def _build(
     external_id = digest[:20]
     if options.id_column is not None:
         raw_id = attributes.get(options.id_column)
+        if raw_id is None and options.id_optional and options.id_column not in attributes:
+            raw_id = external_id
         if raw_id is None or (isinstance(raw_id, str) and not raw_id.strip()):
             return InputProblem(source, line, "id is missing or empty", options.id_column)
         if isinstance(raw_id, dict | list):
@@ -363,6 +376,8 @@ class DelimitedReader(Reader):
 
 def _pick_text_column(uri: str, columns: list[str], options: ReadOptions) -> str | InputProblem:
     wanted = [c for c in (options.id_column, options.label_column) if c is not None]
+    if options.id_optional and options.id_column is not None:
+        wanted.remove(options.id_column)
     if options.text_column is not None:
         wanted.insert(0, options.text_column)
     missing = [c for c in wanted if c not in columns]

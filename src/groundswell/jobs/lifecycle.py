@@ -2,6 +2,10 @@
 
 States: draft → running ⇄ paused → completed | stopped. A job completes by itself when every item is done;
 ``stop`` ends it early. Anything else is refused with a ``ConflictError`` that names both states.
+
+A *streaming* job (``settings["streaming"]``, Ground Truth's streaming labeling jobs) never completes by
+itself: tweets keep arriving (:mod:`groundswell.jobs.append`), so "nothing open right now" is not "done";
+only ``stop`` ends it. Its dataset may be empty, or not exist yet, when it is created.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from groundswell.jobs.job_defaults import resolve_job_request
 from groundswell.jobs.job_settings import consolidation_settings, validate_consolidation_settings
 from groundswell.jobs.labels import validate_labels
 from groundswell.store.queries import get_dataset
-from groundswell.store.tables import Item, Job, JobItem, JobTeam, LabelSchema, Team, utcnow
+from groundswell.store.tables import Dataset, Item, Job, JobItem, JobTeam, LabelSchema, Team, utcnow
 
 __all__ = [
     "TRANSITIONS",
@@ -31,6 +35,7 @@ __all__ = [
     "change_state",
     "create_job",
     "get_job",
+    "is_streaming",
     "job_labels",
     "list_jobs",
     "maybe_complete",
@@ -72,12 +77,16 @@ class JobSpec:
     accuracy_target: float | None = None
     preset: str | None = None
     gold_items: int = 0
+    #: Tweets are appended while it runs and it never completes by itself (stored as ``settings["streaming"]``).
+    streaming: bool = False
 
     def resolved(self) -> JobSpec:
         """This spec with the defaults its request implies (``workers_per_item`` and ``settings`` complete)."""
         per_item, settings = resolve_job_request(
             self.workers_per_item, self.settings, accuracy_target=self.accuracy_target, preset=self.preset
         )
+        if self.streaming:
+            settings = {**settings, "streaming": True}
         return replace(self, workers_per_item=per_item, settings=settings, accuracy_target=None, preset=None)
 
     def max_answers(self) -> int:
@@ -116,6 +125,8 @@ class JobSpec:
             raise InvalidInputError(f"--gold-items must be a whole number ≥ 0, got {self.gold_items!r}")
         if self.task_availability_s < 60:
             raise InvalidInputError(f"--task-availability must be at least 60 seconds, got {self.task_availability_s}")
+        if not isinstance(self.settings.get("streaming", False), bool):
+            raise InvalidInputError(f"streaming must be true or false, got {self.settings['streaming']!r}")
         if self.max_concurrent_tasks is not None and not 1 <= self.max_concurrent_tasks <= 5000:
             raise InvalidInputError(f"--max-concurrent-tasks must be 1–5000, got {self.max_concurrent_tasks}")
         attribute = self.label_attribute_name or self.name
@@ -126,13 +137,17 @@ class JobSpec:
 
 
 def create_job(session: Session, spec: JobSpec) -> Job:
-    """A draft job with one routing row per dataset item (inserted in one statement, however many items)."""
+    """A draft job with one routing row per dataset item (inserted in one statement, however many items).
+
+    A streaming job's dataset is created when it does not exist yet: its tweets are to come by appending.
+    """
     spec = spec.resolved()
     spec.validate()
     assert spec.workers_per_item is not None
     if session.scalar(select(Job.id).where(Job.name_key == spec.name.lower())) is not None:
         raise ConflictError(f"a job named {spec.name!r} already exists (job names ignore case)")
-    dataset = get_dataset(session, spec.dataset)
+    streaming = bool(spec.settings.get("streaming"))
+    dataset = _streaming_dataset(session, spec.dataset) if streaming else get_dataset(session, spec.dataset)
     teams = []
     for team_name in spec.teams:
         team = session.scalars(select(Team).where(Team.name == team_name)).one_or_none()
@@ -183,11 +198,29 @@ def create_job(session: Session, spec: JobSpec) -> Job:
         "is_done",
     ]
     session.execute(insert(JobItem).from_select(columns, rows))
-    if not session.scalar(select(func.count()).where(JobItem.job_id == job.id)):
+    if not streaming and not session.scalar(select(func.count()).where(JobItem.job_id == job.id)):
         raise InvalidInputError(f"dataset {spec.dataset!r} has no items; import some first")
     if mark_gold_items(session, job, spec.gold_items, list(schema.labels)):
         job.settings = {**job.settings, "gold_items": spec.gold_items}
     return job
+
+
+def _streaming_dataset(session: Session, name: str) -> Dataset:
+    """The named dataset, created empty when there is none (a streaming job's tweets come later)."""
+    found = session.scalars(select(Dataset).where(Dataset.name == name)).one_or_none()
+    if found is not None:
+        return found
+    if not name.strip() or len(name) > 200:
+        raise InvalidInputError(f"dataset name {name!r}: use 1–200 characters")
+    dataset = Dataset(name=name)
+    session.add(dataset)
+    session.flush()
+    return dataset
+
+
+def is_streaming(job: JobRef) -> bool:
+    """Whether tweets are appended to ``job`` while it runs (and so it never completes by itself)."""
+    return bool((job.settings or {}).get("streaming"))
 
 
 def get_job(session: Session, name: str, *, for_update: bool = False) -> Job:
@@ -237,10 +270,14 @@ class JobRef(Protocol):
     @property
     def state(self) -> JobState: ...
 
+    @property
+    def settings(self) -> dict[str, Any]: ...
+
 
 def maybe_complete(session: Session, job: JobRef) -> bool:
-    """Mark a running job completed once no item is left to do; True when it did."""
-    if job.state not in (JobState.RUNNING, JobState.PAUSED):
+    """Mark a running job completed once no item is left to do; True when it did. A streaming job never
+    completes here: more tweets may be appended at any time."""
+    if job.state not in (JobState.RUNNING, JobState.PAUSED) or is_streaming(job):
         return False
     remaining = session.scalar(select(JobItem.item_id).where(JobItem.job_id == job.id, ~JobItem.is_done).limit(1))
     if remaining is not None:

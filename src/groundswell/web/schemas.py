@@ -115,6 +115,11 @@ class JobCreate(BaseModel):
         "measure the workers and correct the job's accuracy estimate.",
         examples=[200],
     )
+    streaming: bool = Field(
+        default=False,
+        description="A streaming job: tweets are appended while it runs (POST /jobs/{name}/items) and it never "
+        "completes by itself (stop ends it); its dataset may be empty, and is created if it does not exist.",
+    )
 
 
 class JobProgressPublic(BaseModel):
@@ -169,6 +174,7 @@ class JobPublic(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    streaming: bool = False
     progress: JobProgressPublic | None = None
     quality: JobQualityPublic | None = None
 

@@ -110,6 +110,7 @@ def job_public(session: Session, job: Job, *, with_progress: bool = True) -> Job
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        streaming=bool((job.settings or {}).get("streaming")),
         progress=JobProgressPublic.of(jobs.job_progress(session, job)) if with_progress else None,
         quality=JobQualityPublic(**jobs.job_quality(session, job).as_dict()) if with_progress else None,
     )

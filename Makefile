@@ -43,6 +43,7 @@ bench: install
 	$(BIN)/python bench/crowd_dev_bench.py
 	scripts/with-test-postgres $(BIN)/python bench/annotate_load.py --seconds 10 --warmup 2 --repeats 3
 	scripts/with-test-postgres $(BIN)/python bench/annotate_cpu.py
+	scripts/with-test-postgres $(BIN)/python bench/soak.py --items 100000 --annotators 64 --seconds 600
 	$(BIN)/python bench/autolabel_ceiling.py
 
 clean:

@@ -15,6 +15,7 @@ Gold tweets get no consolidated label and are left out of exports, training and 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from groundswell.active import apply_temperature
 from groundswell.errors import InvalidInputError
 from groundswell.store.tables import Item, Job, JobItem
 
-__all__ = ["calibrated_proba", "gold_items_of", "mark_gold_items", "refresh_gold_items"]
+__all__ = ["calibrated_proba", "gold_items_of", "gold_texts", "mark_gold_items", "refresh_gold_items"]
 
 _CHUNK = 5000
 
@@ -72,11 +73,16 @@ def refresh_gold_items(
     temperature: float | None,
     n_classes: int,
     random_state: int = 0,
+    votes: Mapping[int, Any] | None = None,
 ) -> int:
     """After an automated-labeling round: give every gold item the round model's calibrated vote (it never
     trains on gold labels; refreshed each round as the labeled items' held-out votes are), and give the gold
     items nobody has started a routing priority drawn at random from the open items' (``open_priorities``), so
-    gold tweets are served at the pace of the rest, not all at the end. Returns how many gold items it saw."""
+    gold tweets are served at the pace of the rest, not all at the end. Returns how many gold items it saw.
+
+    ``votes`` (item id → calibrated distribution, computed beforehand from :func:`gold_texts` with no
+    transaction open) replaces ``estimator`` and ``temperature``: the runner predicts outside its short write
+    transaction."""
     rows = session.execute(
         select(JobItem.item_id, Item.text, JobItem.started, JobItem.is_done)
         .join(Item, Item.id == JobItem.item_id)
@@ -92,9 +98,13 @@ def refresh_gold_items(
         for update_row, row, draw in zip(updates, rows, draws, strict=True):
             if not row[2] and not row[3]:  # neither started nor done
                 update_row["priority"] = float(draw)
-    if estimator is not None and temperature is not None:
-        probas = calibrated_proba(estimator, [row[1] for row in rows], temperature, n_classes)
-        for update_row, proba in zip(updates, probas, strict=True):
+    probas: list[Any] | None = None
+    if votes is not None:
+        probas = [votes.get(int(row[0])) for row in rows]
+    elif estimator is not None and temperature is not None:
+        probas = list(calibrated_proba(estimator, [row[1] for row in rows], temperature, n_classes))
+    for update_row, proba in zip(updates, probas if probas is not None else [None] * len(rows), strict=True):
+        if proba is not None:
             update_row["model_label"] = int(np.argmax(proba))
             update_row["model_confidence"] = float(np.max(proba))
             update_row["model_proba"] = [round(float(x), 5) for x in proba]
@@ -102,6 +112,17 @@ def refresh_gold_items(
     for start in range(0, len(updates), _CHUNK):
         session.execute(update(JobItem), updates[start : start + _CHUNK])
     return len(rows)
+
+
+def gold_texts(session: Session, job: Job) -> list[tuple[int, str]]:
+    """``(item id, text)`` of the job's gold items in id order: what a round's votes for them are computed from."""
+    rows = session.execute(
+        select(JobItem.item_id, Item.text)
+        .join(Item, Item.id == JobItem.item_id)
+        .where(JobItem.job_id == job.id, JobItem.is_gold)
+        .order_by(JobItem.item_id)
+    ).all()
+    return [(int(r[0]), str(r[1])) for r in rows]
 
 
 def calibrated_proba(estimator: Any, texts: list[str], temperature: float, n_classes: int) -> Any:

@@ -27,7 +27,16 @@ from groundswell.jobs.job_settings import consolidation_settings
 from groundswell.jobs.lifecycle import job_labels
 from groundswell.store.tables import Job, JobItem
 
-__all__ = ["POSTERIOR_METHOD", "JobPosterior", "fit_job_posterior", "job_priors", "posterior_rule"]
+__all__ = [
+    "POSTERIOR_METHOD",
+    "JobPosterior",
+    "PosteriorInputs",
+    "fit_job_posterior",
+    "fit_posterior",
+    "job_priors",
+    "posterior_rule",
+    "read_posterior_inputs",
+]
 
 #: ``consolidated_labels.method`` of labels taken from the posterior.
 POSTERIOR_METHOD = "posterior"
@@ -88,10 +97,19 @@ class JobPosterior:
         return expected_confusion(mats, self.model.answers_per_worker_.to_numpy(dtype=np.float64))
 
 
-def fit_job_posterior(
-    session: Session, job: Job, *, answers: pd.DataFrame | None = None, random_state: int = 0
-) -> JobPosterior | None:
-    """Fit the posterior on the job's current answers (``None`` when nobody answered yet)."""
+@dataclass(frozen=True)
+class PosteriorInputs:
+    """What a fit of the posterior reads from the store, so that the fit itself runs with no transaction open
+    (the runner reads in a short read-only transaction, fits, then writes: ``runner.staged``)."""
+
+    labels: list[str]
+    answers: pd.DataFrame
+    gold: pd.Series[Any]
+    priors: pd.DataFrame
+
+
+def read_posterior_inputs(session: Session, job: Job, *, answers: pd.DataFrame | None = None) -> PosteriorInputs | None:
+    """The job's current answers, gold labels and model votes (``None`` when nobody answered yet)."""
     labels = job_labels(session, job)
     frame = judgments_frame(session, job) if answers is None else answers
     frame = frame[frame["label"].isin(labels)]
@@ -99,6 +117,19 @@ def fit_job_posterior(
         return None
     _, gold = gold_labels(session, job, labels)
     gold = gold.loc[gold.index.isin(frame["task"])]
-    model = PriorDawidSkene(labels=labels, random_state=random_state)
-    model.fit(frame, gold if len(gold) else None, priors=job_priors(session, job, labels))
-    return JobPosterior(model=model, labels=labels, answers=frame, gold=gold)
+    return PosteriorInputs(labels=labels, answers=frame, gold=gold, priors=job_priors(session, job, labels))
+
+
+def fit_posterior(inputs: PosteriorInputs, *, random_state: int = 0) -> JobPosterior:
+    """Fit the posterior on what :func:`read_posterior_inputs` read; touches no database."""
+    model = PriorDawidSkene(labels=inputs.labels, random_state=random_state)
+    model.fit(inputs.answers, inputs.gold if len(inputs.gold) else None, priors=inputs.priors)
+    return JobPosterior(model=model, labels=inputs.labels, answers=inputs.answers, gold=inputs.gold)
+
+
+def fit_job_posterior(
+    session: Session, job: Job, *, answers: pd.DataFrame | None = None, random_state: int = 0
+) -> JobPosterior | None:
+    """Fit the posterior on the job's current answers (``None`` when nobody answered yet)."""
+    inputs = read_posterior_inputs(session, job, answers=answers)
+    return None if inputs is None else fit_posterior(inputs, random_state=random_state)

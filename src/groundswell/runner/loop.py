@@ -15,10 +15,13 @@ the last round used, whichever is more (each round retrains on all of them).
 Scheduling of dynamic-redundancy reviews (``jobs.redundancy.schedule_redundancy_reviews``): for jobs under
 the ``posterior`` rule, a review whenever answers arrived since the last one.
 
-Each row runs in its own transaction together with marking it done, so a crash never leaves half-written
-labels behind a "done" row. While it runs, a thread refreshes the row's heartbeat (PostgreSQL; see
-``runner.queue``), so other runners leave it alone until the runner dies; then the next runner to look takes
-it over and runs it again from the start, the dead attempt's writes having been rolled back with it.
+The three built-in handlers are staged (``runner.staged``): each reads what it needs in a short read-only
+transaction, computes (trains, fits, chooses) with no transaction open, then writes its results in a short
+transaction together with marking the row done, so a crash never leaves half-written labels behind a "done"
+row, and on SQLite the web app's requests no longer wait behind a round or a fit for the write lock. A plain
+handler (a callable) still runs whole in one transaction. While a row runs, a thread refreshes its heartbeat
+(see ``runner.queue``), so other runners leave it alone until the runner dies; then the next runner to look
+takes it over and runs it again from the start, the dead attempt's writes never committed.
 
 Handlers run with single-threaded BLAS (:func:`single_threaded_blas`). Their numerical work calls BLAS on
 single vectors: a round's SGD logistic regressions update their weight vector through BLAS for every training
@@ -48,9 +51,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from groundswell.domain import JobState, WorkState
 from groundswell.errors import GroundswellError
-from groundswell.jobs.autolabel import AUTO_LABEL_WORK, auto_label_job, schedule_auto_label_rounds
-from groundswell.jobs.consolidation import CONSOLIDATE_WORK, consolidate_job
-from groundswell.jobs.redundancy import REVIEW_WORK, review_redundancy, schedule_redundancy_reviews
+from groundswell.jobs import autolabel, consolidation, redundancy
+from groundswell.jobs.autolabel import AUTO_LABEL_WORK, schedule_auto_label_rounds
+from groundswell.jobs.consolidation import CONSOLIDATE_WORK
+from groundswell.jobs.redundancy import REVIEW_WORK, schedule_redundancy_reviews
 from groundswell.runner.queue import (
     STALE_AFTER,
     WorkOutcome,
@@ -61,7 +65,9 @@ from groundswell.runner.queue import (
     mark_done,
     mark_failed,
 )
+from groundswell.runner.staged import LostClaim, Staged, requeue, run_staged
 from groundswell.store.db import transaction
+from groundswell.store.queue import StaleWork
 from groundswell.store.tables import ConsolidatedLabel, Job, Judgment, Work, utcnow
 
 __all__ = [
@@ -80,44 +86,59 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Session, claimed row → JSON-ready result stored on the row.
-Handler = Callable[[Session, Work], dict[str, Any]]
+#: (Session, claimed row) → JSON-ready result stored on the row, run in one transaction; or a staged handler.
+Handler = Callable[[Session, Work], dict[str, Any]] | Staged
 #: How often a running job with new answers is refitted.
 DEFAULT_EVERY = timedelta(seconds=60)
 
 
-def _consolidate(session: Session, work: Work) -> dict[str, Any]:
+def _job_of(session: Session, work: Work) -> Job:
     job = session.get(Job, work.job_id) if work.job_id is not None else None
     if job is None:
         raise GroundswellError(f"work {work.id}: its job no longer exists")
-    return consolidate_job(session, job, method=work.payload.get("method")).as_dict()
+    return job
 
 
-def _auto_label_in(artifact_dir: Path | None) -> Handler:
-    def _auto_label(session: Session, work: Work) -> dict[str, Any]:
-        job = session.get(Job, work.job_id) if work.job_id is not None else None
-        if job is None:
-            raise GroundswellError(f"work {work.id}: its job no longer exists")
-        seed = int(work.payload.get("random_state", 0))
-        return auto_label_job(session, job, random_state=seed, artifact_dir=artifact_dir)
+def _consolidate() -> Staged:
+    return Staged(
+        read=lambda session, work: consolidation.read_consolidation(
+            session, _job_of(session, work), method=work.payload.get("method")
+        ),
+        compute=consolidation.compute_consolidation,
+        write=lambda session, work, fitted: consolidation.write_consolidation(
+            session, _job_of(session, work), fitted
+        ).as_dict(),
+    )
 
-    return _auto_label
+
+def _auto_label_in(artifact_dir: Path | None) -> Staged:
+    return Staged(
+        read=lambda session, work: autolabel.read_round(
+            session,
+            _job_of(session, work),
+            random_state=int(work.payload.get("random_state", 0)),
+            artifact_dir=artifact_dir,
+        ),
+        compute=autolabel.compute_round,
+        write=lambda session, work, computed: autolabel.write_round(session, _job_of(session, work), computed),
+    )
 
 
-def _review(session: Session, work: Work) -> dict[str, Any]:
-    job = session.get(Job, work.job_id) if work.job_id is not None else None
-    if job is None:
-        raise GroundswellError(f"work {work.id}: its job no longer exists")
-    return review_redundancy(session, job)
+def _review() -> Staged:
+    return Staged(
+        read=lambda session, work: redundancy.read_review(session, _job_of(session, work)),
+        compute=redundancy.compute_review,
+        write=lambda session, work, chosen: redundancy.write_review(session, _job_of(session, work), chosen),
+    )
 
 
 def make_handlers(*, artifact_dir: Path | None = None) -> dict[str, Handler]:
     """What each ``work.kind`` runs. With ``artifact_dir`` (``groundswell runner`` and ``serve --runner`` pass
     ``<data_dir>/models``), each automated-labeling round saves its model there as a skops artifact."""
     return {
-        CONSOLIDATE_WORK: _consolidate,
+        CONSOLIDATE_WORK: _consolidate(),
         AUTO_LABEL_WORK: _auto_label_in(artifact_dir),
-        REVIEW_WORK: _review,
+        REVIEW_WORK: _review(),
     }
 
 
@@ -209,12 +230,14 @@ def schedule_consolidations(session: Session, *, every: timedelta = DEFAULT_EVER
 
 
 @contextmanager
-def _heartbeats(factory: sessionmaker[Session], work_id: int, runner_id: str, every: float) -> Iterator[None]:
+def _heartbeats(
+    factory: sessionmaker[Session], work_id: int, runner_id: str, every: float, *, staged: bool
+) -> Iterator[None]:
     """Refresh the heartbeat of the claimed row every ``every`` seconds while the block runs, from a thread with
-    its own connection. Not on SQLite: there the block's transaction holds the one write lock throughout (so
-    no other runner can claim the row anyway), and a heartbeat would only wait for it."""
+    its own connection. On SQLite only for a staged handler: a plain one holds the one write lock throughout
+    (so no other runner can claim the row anyway), and a heartbeat would only wait for it."""
     bind = factory.kw.get("bind")
-    if isinstance(bind, Engine) and bind.dialect.name == "sqlite":
+    if not staged and isinstance(bind, Engine) and bind.dialect.name == "sqlite":
         yield
         return
     stop = threading.Event()
@@ -253,18 +276,31 @@ def run_one(
         if work is None:
             return None
         work_id, kind, job_id = work.id, work.kind, work.job_id
+    handler = handlers[kind]
+    staged = isinstance(handler, Staged)
     try:
         with (
             single_threaded_blas(),
-            _heartbeats(factory, work_id, runner_id, heartbeat_every(stale_after)),
-            transaction(factory) as session,
+            _heartbeats(factory, work_id, runner_id, heartbeat_every(stale_after), staged=staged),
         ):
-            work = session.get(Work, work_id)
-            assert work is not None
-            result = handlers[kind](session, work)
-            mark_done(session, work, result)
+            if isinstance(handler, Staged):
+                result = run_staged(factory, handler, work_id, runner_id)
+            else:
+                with transaction(factory) as session:
+                    work = session.get(Work, work_id)
+                    assert work is not None
+                    result = handler(session, work)
+                    mark_done(session, work, result)
         log.info("work %s (%s, job %s) done: %s", work_id, kind, job_id, result)
         return WorkOutcome(work_id, kind, job_id, WorkState.DONE, result=result)
+    except LostClaim as exc:  # another runner took the row over: its attempt counts, this one's results go
+        log.warning("work %s (%s, job %s): %s", work_id, kind, job_id, exc)
+        return WorkOutcome(work_id, kind, job_id, WorkState.RUNNING, error=str(exc))
+    except StaleWork as exc:  # what it read changed while it computed: again at once, on fresh data
+        with transaction(factory) as session:
+            state = requeue(session, work_id, f"stale: {exc}")
+        log.info("work %s (%s, job %s) queued again: %s", work_id, kind, job_id, exc)
+        return WorkOutcome(work_id, kind, job_id, state, error=f"stale: {exc}")
     except Exception as exc:  # any failure is recorded on the row; the runner itself carries on
         error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
         with transaction(factory) as session:

@@ -13,8 +13,9 @@ runner claims it again (the attempt counts). A live runner keeps its row's heart
 is not taken for abandoned, and ``stale_after`` can be short: while a row is ``running``, the scheduler queues
 no other work of its kind for its job, so until a dead runner's row is taken over the job gets neither
 consolidation nor automated labeling (with a claim-time-only heartbeat and 30 minutes, a crash stalled both
-for half an hour; ``tests/faults/test_runner_kill.py``). On SQLite a handler holds the write lock for its
-whole run, so no other runner can claim anything meanwhile, and no heartbeat is needed (nor possible).
+for half an hour; ``tests/faults/test_runner_kill.py``). That holds on SQLite too since handlers are staged
+(``runner.staged``: no transaction is open while they compute, so other runners can claim meanwhile and the
+heartbeat can beat); a plain handler there holds the write lock for its whole run and needs no heartbeat.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 SQLite is the embedded default: it runs in WAL mode (readers never block the one writer) with foreign keys
 enforced, and ``BEGIN IMMEDIATE`` so a write transaction takes the write lock up front instead of failing
-half-way with "database is locked".
+half-way with "database is locked". A read-only unit of work (:func:`read_transaction`) begins ``DEFERRED``
+instead: it never takes the write lock, so the background runner can read what a long computation needs
+without making every web request wait behind it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "head_revision",
     "make_engine",
     "make_session_factory",
+    "read_transaction",
     "transaction",
     "upgrade",
 ]
@@ -38,6 +41,8 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 _sqlite_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 #: A pooled server connection idle longer than this is checked with a ping before it is handed out.
 IDLE_PING_S = 10.0
+#: Execution option that marks a connection's transactions read-only (:func:`read_transaction`).
+_READ_ONLY = "groundswell_read_only"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -68,7 +73,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only transaction (read_transaction) must not take the write lock: in WAL mode it reads a
+        # snapshot while the one writer goes on.
+        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
     _sqlite_locks[engine] = threading.Lock()
     return engine
@@ -120,6 +128,32 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         return
     with lock, factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def read_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work that only reads, from one consistent snapshot, and never waits for or blocks a writer.
+
+    Why: the runner reads what a long computation (a round's training, a Dawid–Skene fit) needs, computes
+    with no transaction open, then writes in a short :func:`transaction`. On SQLite every write transaction
+    begins ``IMMEDIATE`` and so holds the one write lock from its first statement; reading there would make
+    every web request wait for the whole computation. This one begins ``DEFERRED`` (in WAL mode a reader
+    sees the snapshot of its first read and takes no write lock) and skips the in-process writers' lock. On
+    PostgreSQL it is ``REPEATABLE READ``, so its several queries see one snapshot too (a read-only
+    transaction there never fails to serialise). Nothing is written: it is rolled back at the end.
+    """
+    bind = factory.kw.get("bind")
+    if isinstance(bind, Engine):
+        options: dict[str, Any] = (
+            {_READ_ONLY: True} if bind.dialect.name == "sqlite" else {"isolation_level": "REPEATABLE READ"}
+        )
+        bind = bind.execution_options(**options)
+    with factory(bind=bind) as session:
+        session.begin()
+        try:
+            yield session
+        finally:
+            session.rollback()
 
 
 def alembic_config(url: str) -> Config:

@@ -17,7 +17,13 @@ from sqlalchemy.orm import Session
 from groundswell.domain import WorkState
 from groundswell.store.tables import Work, utcnow
 
-__all__ = ["PendingWork", "enqueue", "is_pending", "pending_work"]
+__all__ = ["PendingWork", "StaleWork", "enqueue", "is_pending", "pending_work"]
+
+
+class StaleWork(Exception):
+    """Raised by a runner handler's write step when what it read changed too much for its results to apply:
+    the runner queues the row again at once, to run on fresh data (``runner.staged``). Not a
+    ``GroundswellError``: those are deliberate refusals, never retried."""
 
 
 def is_pending(session: Session, kind: str, job_id: int | None, *, running_too: bool = False) -> bool:

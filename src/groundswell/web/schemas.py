@@ -311,11 +311,16 @@ _ERROR_DESCRIPTIONS: dict[int, str] = {
     409: "Not now: the job's state, a lease that expired or was already used, a name already taken.",
     400: "The body is not JSON.",
     415: "The body is neither JSON nor multipart/form-data.",
+    503: "The database cannot take the request just now (restarting, unreachable, its disk full, a lock held too "
+    "long): nothing was stored; send it again after ``Retry-After`` seconds (an answer with the same "
+    "idempotency key is safe to repeat).",
     422: "The request breaks the schema or a rule (the message names the field).",
     429: "Too many failed sign-ins or API keys from this address or key prefix; retry after ``Retry-After`` seconds.",
 }
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for these error statuses, each with :class:`ApiError`'s schema."""
-    return {code: {"model": ApiError, "description": _ERROR_DESCRIPTIONS[code]} for code in statuses}
+    """OpenAPI ``responses`` for these error statuses, each with :class:`ApiError`'s schema; always with 503,
+    which any operation answers while its database cannot take it (``web.errors``)."""
+    codes = sorted({*statuses, 503})
+    return {code: {"model": ApiError, "description": _ERROR_DESCRIPTIONS[code]} for code in codes}

@@ -96,6 +96,7 @@ def run(items: int, k: int, seconds: float, tmp: Path) -> dict[str, Any]:
                 gc.enable()
             elapsed = time.monotonic() - start
             maximum = max_answers_per_item(url)
+            tables = _table_churn(url)
         finally:
             stop_server(server)
     finally:
@@ -124,7 +125,30 @@ def run(items: int, k: int, seconds: float, tmp: Path) -> dict[str, Any]:
         "max_per_item": maximum,
         "minutes": minutes,
         "memory": growth,
+        "tables": tables,
     }
+
+
+def _table_churn(url: str) -> list[dict[str, Any]]:
+    """Live and dead rows of the hot tables and when autovacuum last ran: the first suspects when latency
+    climbs as a job fills (dead index entries are visited until a vacuum removes them)."""
+    from sqlalchemy import text
+
+    from groundswell.store import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT relname, n_live_tup, n_dead_tup, n_tup_hot_upd, n_tup_upd, autovacuum_count "
+                    "FROM pg_stat_user_tables WHERE relname IN ('job_items', 'task_leases', 'judgments') "
+                    "ORDER BY relname"
+                )
+            ).mappings()
+            return [dict(row) for row in rows]
+    finally:
+        engine.dispose()
 
 
 def _ms(value: float) -> str:
@@ -162,6 +186,16 @@ def report(result: dict[str, Any]) -> list[str]:
     for m in result["minutes"]:
         if m["submit_count"]:  # a job finished early leaves empty minutes
             lines.append(f"| {m['minute']} | {_ms(m['next_p99'])} | {_ms(m['submit_p99'])} | {m['submit_count']:,} |")
+    lines += [
+        "",
+        "| table | live rows | dead rows | updates (HOT) | autovacuum runs |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for t in result.get("tables", []):
+        lines.append(
+            f"| {t['relname']} | {t['n_live_tup']:,} | {t['n_dead_tup']:,} | {t['n_tup_upd']:,} "
+            f"({t['n_tup_hot_upd']:,}) | {t['autovacuum_count']} |"
+        )
     lines += ["", "| server process | RSS after 1 min (MiB) | at the end | highest |", "| ---: | ---: | ---: | ---: |"]
     for pid, g in sorted(result["memory"].items()):
         lines.append(f"| {pid} | {g['first']:.0f} | {g['last']:.0f} | {g['max']:.0f} |")

@@ -260,6 +260,7 @@ class TestArtifacts:
 def test_public_names_match_all() -> None:
     public = {n for n in vars(ml) if not n.startswith("_")} - {
         "artifacts",
+        "calibration",
         "chargrams",
         "embed",
         "fast",

@@ -106,7 +106,8 @@ class TestTrainModel:
         )
         card = json.loads((tmp_path / "model" / "model-card.json").read_text())
         assert card["labels"] == LABELS and card["model_type"] == "tfidf-linear"
-        assert card["training_size"] == 72 and card["validation_size"] == 18
+        # Scored on 18 held out, saved refit on all 90 (the default).
+        assert card["training_size"] == 90 and card["validation_size"] == 18 and card["params"]["refit"] is True
         assert set(card["metrics"]["validation"]) >= {"macro_recall", "macro_f1", "accuracy", "per_class", "confusion"}
         assert card["metrics"]["validation"]["macro_recall"] > 0.8
         assert len(card["training_data_hash"]) == 64 and card["training_seconds"] > 0
@@ -177,7 +178,7 @@ def test_train_job_records_a_model_version(factory: sessionmaker[Session], store
     with factory() as session:
         version = session.scalars(select(ModelVersion)).one()
     assert version.job_id == job_id and version.purpose == "trained" and version.model_type == "tfidf-linear"
-    assert version.labels == LABELS and version.training_size == 81
+    assert version.labels == LABELS and version.training_size == 90  # refit on every label by default
     assert version.artifact_uri == str(out.resolve())
     assert version.metrics["validation"]["support"] == 9
     card = load_model(out).card
@@ -188,7 +189,7 @@ def test_train_job_records_a_model_version(factory: sessionmaker[Session], store
         cli(), ["train", "--job", str(job_id), "--out", str(tmp_path / "h"), "--human-only"], env=env
     )
     assert human.exit_code == 0, human.output
-    assert load_model(tmp_path / "h").card.training_size == 41
+    assert load_model(tmp_path / "h").card.training_size == 45
 
 
 def test_train_unknown_job_is_exit_2(factory: sessionmaker[Session], store_url: str, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -47,19 +48,38 @@ def train_command(
         bool, typer.Option("--lexicon", help="Add VADER lexicon features (needs vaderSentiment).")
     ] = False,
     c: Annotated[float, typer.Option("--c", help="Inverse regularisation strength of the classifier.")] = 1.0,
-    validation_fraction: Annotated[float, typer.Option(help="Share of examples held out for evaluation.")] = 0.1,
+    validation_fraction: Annotated[
+        float | None, typer.Option(help="Share of examples held out at random for evaluation (default 0.1).")
+    ] = None,
+    validation_manifest: Annotated[
+        str | None,
+        typer.Option(
+            "--validation-manifest",
+            help="Score on this labeled file (any --manifest format, the training labels) instead of a random split.",
+        ),
+    ] = None,
+    refit: Annotated[
+        bool,
+        typer.Option(
+            "--refit/--no-refit",
+            help="Save a model refit on training + validation labels (default), or the one that was scored.",
+        ),
+    ] = True,
     seed: Annotated[int, typer.Option(help="Random seed for the validation split.")] = 0,
 ) -> None:
-    """Train a model, evaluate it on a held-out split, and write the artifact folder.
+    """Train a model, score and calibrate it on a validation split, refit on all labels, write the artifact folder.
 
     Examples:
       groundswell train --job launch-sentiment --out models/launch-v1
       groundswell train --manifest output.manifest --out models/m1
-      groundswell train --manifest ../shared/data/tweeteval-sentiment/train.jsonl --out models/tweeteval
+      groundswell train --manifest ../shared/data/tweeteval-sentiment/train.jsonl \\
+        --validation-manifest ../shared/data/tweeteval-sentiment/val.jsonl --out models/tweeteval
     """
     with handle_errors():
         if (job is None) == (manifest is None):
             raise UsageError("give exactly one of --job JOB or --manifest PATH")
+        if validation_fraction is not None and validation_manifest is not None:
+            raise UsageError("give --validation-fraction or --validation-manifest, not both")
         if model not in MODEL_TYPES:
             raise UsageError(f"unknown --model {model!r}; choose one of: {', '.join(MODEL_TYPES)}")
         config = ModelConfig(model_type=model, c=c, featurizer=FeaturizerConfig(lexicon=lexicon))
@@ -81,6 +101,19 @@ def train_command(
             )
         if data.skipped_unlabeled:
             console.print(f"Skipped {data.skipped_unlabeled:,} line(s) without a label.")
+        validation: TrainingData | None = None
+        if validation_manifest is not None:
+            # Read with the training labels: a label the training data does not have is refused by line.
+            validation = read_training_manifest(
+                validation_manifest,
+                label_attribute=label_attribute,
+                labels=data.labels,
+                weight_by_confidence=weight_by_confidence,
+                storage_options=app_state.settings.storage_options() if validation_manifest.startswith("s3") else None,
+                check=False,
+            )
+            if validation.skipped_unlabeled:
+                console.print(f"Skipped {validation.skipped_unlabeled:,} validation line(s) without a label.")
         with Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
@@ -98,6 +131,8 @@ def train_command(
                 out,
                 config=config,
                 validation_fraction=validation_fraction,
+                validation_data=validation,
+                refit=refit,
                 random_state=seed,
                 progress=on_stage,
             )
@@ -108,9 +143,26 @@ def train_command(
 def _print_result(result: TrainResult, version: int | None) -> None:
     card = result.card
     metrics = card.metrics["validation"]
+    fits = card.metrics["fits"]
+    scored = fits["scored"]["training_examples"]
+    manifest = card.params.get("validation_manifest")
+    held_out = f"validation set {escape(manifest)}" if manifest else "a random held-out split"
     console.print(
-        f"Trained [bold]{card.model_type}[/] on {card.training_size:,} examples in {card.training_seconds:.1f} s; "
-        f"held out {card.validation_size:,}."
+        f"Trained [bold]{card.model_type}[/] on {scored:,} examples in {card.training_seconds:.1f} s; "
+        f"scored on {card.validation_size:,} examples of {held_out}."
+    )
+    if fits["saved"]["refit"]:
+        console.print(
+            f"Saved the model refit on all {card.training_size:,} labeled examples "
+            "(the numbers below are from the fit on the training split; --no-refit saves that one)."
+        )
+    else:
+        console.print(f"Saved the scored model (fitted on {card.training_size:,} examples; no refit).")
+    calibration = card.metrics["calibration"]
+    how = f"fitted on {calibration['examples']:,} validation examples" if calibration["fitted"] else calibration["note"]
+    console.print(
+        f"Calibration: temperature {calibration['temperature']:.3f} ({escape(how)}); validation ECE "
+        f"{calibration['ece_before']:.3f} → {calibration['ece_after']:.3f}"
     )
     console.print(
         f"Validation: macro-recall {metrics['macro_recall']:.3f}, macro-F1 {metrics['macro_f1']:.3f}, "

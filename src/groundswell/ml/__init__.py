@@ -5,7 +5,9 @@ Which function when:
 - :func:`evaluate` for the report's numbers (macro-recall first: TweetEval's metric);
 - :func:`save_model` / :func:`load_model` to write and read ``model.skops`` + ``model-card.json``;
 - :func:`predict_proba_full` for probabilities in label-schema order;
-- :func:`compile_linear` for the lean serving path of a fitted ``tfidf-linear`` model.
+- :func:`compile_linear` for the lean serving path of a fitted ``tfidf-linear`` model;
+- :func:`fit_temperature` / :func:`apply_temperature` / :func:`expected_calibration_error` to calibrate
+  probabilities on held-out labels (the temperature lives on the model card).
 
 Imports only numpy, scipy, scikit-learn and skops (plus ``groundswell.domain``/``errors``); optional extras
 (vaderSentiment, sentence-transformers) are imported lazily behind one guard each.
@@ -23,6 +25,12 @@ from groundswell.ml.artifacts import (
     read_card,
     save_model,
     training_data_hash,
+)
+from groundswell.ml.calibration import (
+    apply_temperature,
+    card_temperature,
+    expected_calibration_error,
+    fit_temperature,
 )
 from groundswell.ml.embed import EMBEDDINGS_INSTALL, SentenceEmbedder, embeddings_available, require_embeddings
 from groundswell.ml.fast import CompiledLinearModel, compile_linear
@@ -49,11 +57,15 @@ __all__ = [
     "TweetNormalizer",
     "UntrustedArtifactError",
     "VaderFeatures",
+    "apply_temperature",
     "build_featurizer",
     "build_model",
+    "card_temperature",
     "compile_linear",
     "embeddings_available",
     "evaluate",
+    "expected_calibration_error",
+    "fit_temperature",
     "load_model",
     "normalize_tweet",
     "normalize_tweets",

@@ -26,6 +26,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from groundswell.errors import InvalidInputError, NotFoundError
+from groundswell.ml.calibration import card_temperature
 
 __all__ = [
     "CARD_FILE",
@@ -83,6 +84,11 @@ class ModelCard:
     source: str = ""
     created_at: str = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None).isoformat())
     card_version: int = CARD_VERSION
+
+    @property
+    def temperature(self) -> float:
+        """The temperature every probability of this model is scaled by (1.0 for a card without one)."""
+        return card_temperature(self.params)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False, sort_keys=False) + "\n"

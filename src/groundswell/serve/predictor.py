@@ -3,7 +3,10 @@
 Why a lean path: a scikit-learn ``Pipeline`` validates its input and dispatches step by step on every call,
 which costs more than the arithmetic for a single tweet. For the default ``tfidf-linear`` model
 :class:`Predictor` uses :func:`groundswell.ml.compile_linear` (same probabilities, a fraction of the
-per-call cost); any other model goes through ``predict_proba``.
+per-call cost); any other model goes through ``predict_proba``. Either way the probabilities are then scaled by
+the temperature on the model card (``softmax(log(p) / T)``, fitted on the validation split by
+``groundswell train``), so the endpoint, batch prediction and in-process callers all give the same calibrated
+confidences; a card without a temperature leaves them exactly as the estimator gives them.
 
 :class:`ModelHolder` owns the current :class:`Predictor`. A swap loads the new version completely first and
 then replaces one reference, so in-flight requests finish on the old model and new ones get the new one.
@@ -21,7 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from groundswell.ml import CARD_FILE, LoadedModel, ModelCard, compile_linear, load_model, predict_proba_full
+from groundswell.ml import (
+    CARD_FILE,
+    LoadedModel,
+    ModelCard,
+    apply_temperature,
+    compile_linear,
+    load_model,
+    predict_proba_full,
+)
 
 __all__ = [
     "ModelHolder",
@@ -81,6 +92,8 @@ class Predictor:
         self.loaded = loaded
         self.card: ModelCard = loaded.card
         self.labels: list[str] = list(loaded.card.labels)
+        #: The card's calibration temperature (1.0: probabilities as the estimator gives them).
+        self.temperature: float = loaded.card.temperature
         self._fast = _fast_path(loaded.estimator, len(self.labels))
 
     @classmethod
@@ -93,7 +106,14 @@ class Predictor:
         return f"{self.card.training_data_hash[:12]}@{self.card.created_at}"
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray[Any, Any]:
-        """Probabilities, one row per text and one column per label (schema order)."""
+        """Calibrated probabilities, one row per text and one column per label (schema order)."""
+        if not texts:
+            return np.zeros((0, len(self.labels)))
+        raw = self.raw_proba(texts)
+        return raw if self.temperature == 1.0 else apply_temperature(raw, self.temperature)
+
+    def raw_proba(self, texts: Sequence[str]) -> np.ndarray[Any, Any]:
+        """The estimator's own probabilities, before the card's temperature (schema order)."""
         if not texts:
             return np.zeros((0, len(self.labels)))
         if self._fast is not None:

@@ -88,6 +88,7 @@ def read_training_manifest(
     labels: Sequence[str] | None = None,
     weight_by_confidence: bool = False,
     storage_options: dict[str, Any] | None = None,
+    check: bool = True,
 ) -> TrainingData:
     """Read labeled lines from ``uri`` (local path or ``s3://``).
 
@@ -97,6 +98,8 @@ def read_training_manifest(
         labels: the label list in class-index order; without it, it is built from ``class-name`` metadata
             (or from the sorted ``label`` values of a plain JSONL).
         weight_by_confidence: use ``<attr>-metadata.confidence`` as each example's weight.
+        check: require examples of at least two classes (training does; a validation file read with the
+            training ``labels`` may hold one class and still be scored on).
     """
     problems: list[InputProblem] = []
     rows: list[tuple[int, str, int | str, float]] = []  # line, text, index-or-name, weight
@@ -144,7 +147,8 @@ def read_training_manifest(
             if isinstance(name, str):
                 expected = labels[value] if labels is not None else index_names.setdefault(value, name)
                 if expected != name:
-                    problem(number, f"class index {value} is named {name!r} here but {expected!r} before", attr)
+                    was = f"the label list names it {expected!r}" if labels is not None else f"{expected!r} before"
+                    problem(number, f"class index {value} is named {name!r} here but {was}", attr)
                     continue
             elif labels is None and value not in index_names:
                 index_names.setdefault(value, "")
@@ -196,7 +200,8 @@ def read_training_manifest(
         job_name=job_name,
         skipped_unlabeled=skipped,
     )
-    data.check()
+    if check:
+        data.check()
     return data
 
 

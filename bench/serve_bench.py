@@ -213,6 +213,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--no-mlflow", action="store_true", help="skip the `mlflow models serve` comparison")
     parser.add_argument("--mlflow-workers", type=int, default=None, help="MLflow server workers (default: --workers)")
+    parser.add_argument("--section", default="serve", help="the RESULTS.md section to write (e.g. serve-transformer)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
@@ -290,7 +291,9 @@ def main() -> None:
         command += f" --mlflow-workers {args.mlflow_workers}" if args.mlflow_workers else ""
         if args.model != parser.get_default("model"):
             command += f" --model {args.model.relative_to(HERE.parent) if args.model.is_absolute() else args.model}"
-        write_section("serve", "Serving (`bench/serve_bench.py`)", lines, command=command)
+        command += f" --section {args.section}" if args.section != "serve" else ""
+        title = "Serving (`bench/serve_bench.py`)" + (f": {args.section}" if args.section != "serve" else "")
+        write_section(args.section, title, lines, command=command)
 
 
 if __name__ == "__main__":

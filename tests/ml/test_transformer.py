@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from groundswell.ml import apply_temperature, load_model, read_card
+from groundswell.ml.ensemble import ProbabilityAverage
 from groundswell.ml.onnx_model import (
     GRAPH_FILE,
     TOKENIZER_FILE,
@@ -94,12 +95,28 @@ def test_tiny_fine_tune_through_the_cli_learns_and_the_saved_model_round_trips(t
     assert fine["weights"] in {"int8", "fp32"}
     assert abs(fine["validation_macro_recall_onnx_fp32"] - fine["validation_macro_recall_torch"]) < 0.02
     assert card.training_size == 230 and card.validation_size == len(texts) - 230
+    # The average with tfidf-linear was tried on validation, and kept only if it beat the transformer alone there.
+    average = card.params["average"]
+    by_weight = average["validation_macro_recall_by_weight"]
+    assert set(by_weight) == {f"{w / 10:.1f}" for w in range(11)}
+    assert average["kept"] == (by_weight[str(average["transformer_weight"])] >= by_weight["1.0"] + 0.005)
+    assert isinstance(load_model(out).estimator, ProbabilityAverage) == average["kept"]
 
     # What serves it: the Predictor (calibrated with the card's temperature), and batch predict.
     predictor = Predictor.from_dir(out)
     probe = [texts[i] for i in order[230:240]]
     raw = load_model(out).estimator.predict_proba(probe)
     assert np.allclose(predictor.predict_proba(probe), apply_temperature(raw, card.temperature), atol=1e-9)
+
+    # Batch prediction in two forked processes (each opens its own ONNX Runtime session) agrees with in-process.
+    predictions = tmp_path / "predictions.jsonl"
+    batch = CliRunner(env={"COLUMNS": "300"}).invoke(
+        app, ["predict", str(out), str(tmp_path / "val.jsonl"), "--out", str(predictions), "--processes", "2"]
+    )
+    assert batch.exit_code == 0, batch.output
+    lines = [json.loads(line) for line in predictions.read_text(encoding="utf-8").splitlines()]
+    expected = predictor.predict([texts[i] for i in order[230:]])
+    assert [line["sentiment"] for line in lines] == [p.class_index for p in expected]
 
     # A changed graph or tokenizer is refused before it is opened; so is a missing one.
     graph = out / GRAPH_FILE

@@ -48,8 +48,12 @@ def train_command(
         bool, typer.Option("--weight-by-confidence", help="Weight each example by its label's confidence.")
     ] = False,
     lexicon: Annotated[
-        bool, typer.Option("--lexicon", help="Add VADER lexicon features (needs vaderSentiment).")
-    ] = False,
+        bool,
+        typer.Option(
+            "--lexicon/--no-lexicon",
+            help="VADER lexicon features beside the n-grams (default: on, as in the model's defaults).",
+        ),
+    ] = True,
     c: Annotated[float, typer.Option("--c", help="Inverse regularisation strength of the classifier.")] = 1.0,
     validation_fraction: Annotated[
         float | None, typer.Option(help="Share of examples held out at random for evaluation (default 0.1).")
@@ -182,6 +186,16 @@ def _print_result(result: TrainResult, version: int | None) -> None:
             f"(the best on validation; {fine.get('weights')} weights, {fine.get('runtime', 'onnxruntime')}); "
             "the transformer is not refit: early stopping used the validation split."
         )
+        average = card.params.get("average") or {}
+        if average.get("kept"):
+            by_weight = average["validation_macro_recall_by_weight"]
+            weight = average["transformer_weight"]
+            console.print(
+                f"Saved as an average with tfidf-linear, transformer weight {weight} (validation macro-recall "
+                f"{by_weight[str(weight)]:.3f} against {by_weight['1.0']:.3f} alone; the weight was chosen there)."
+            )
+        elif average:
+            console.print("Averaging with tfidf-linear did not help on validation: the transformer alone is saved.")
     else:
         console.print(f"Saved the scored model (fitted on {card.training_size:,} examples; no refit).")
     calibration = card.metrics["calibration"]

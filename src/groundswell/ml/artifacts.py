@@ -27,6 +27,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from groundswell.errors import InvalidInputError, NotFoundError
 from groundswell.ml.calibration import card_temperature
+from groundswell.ml.ensemble import ProbabilityAverage
 
 __all__ = [
     "CARD_FILE",
@@ -56,6 +57,8 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "groundswell.ml.normalize.TweetNormalizer",
     # The transformer: plain data (file digests, class indices); its graph and tokenizer are files beside it.
     "groundswell.ml.onnx_model.OnnxSentimentClassifier",
+    # The transformer averaged with tfidf-linear: its members and their weights.
+    "groundswell.ml.ensemble.ProbabilityAverage",
     # VotingClassifier.named_estimators_ (embeddings-linear): a plain dict subclass.
     "sklearn.utils._bunch.Bunch",
 )
@@ -165,6 +168,9 @@ def _vectorizers(estimator: Any) -> list[Any]:
         elif isinstance(node, VotingClassifier):
             for member in getattr(node, "estimators_", []):
                 walk(member)
+        elif isinstance(node, ProbabilityAverage):
+            for member in node.members:
+                walk(member)
 
     walk(estimator)
     return found
@@ -269,8 +275,6 @@ def load_model(directory: str | Path, *, extra_trusted: Sequence[str] = ()) -> L
 def _bind_files(estimator: Any, folder: Path) -> None:
     """Hand every part that keeps files beside ``model.skops`` (the transformer's ONNX graph and tokenizer) its
     folder; each part checks its files' digests before it opens them."""
-    members = getattr(estimator, "estimators_", None) or getattr(estimator, "members", None) or []
-    for member in [estimator, *members]:
-        bind = getattr(member, "bind_directory", None)
-        if callable(bind):
-            bind(folder)
+    bind = getattr(estimator, "bind_directory", None)
+    if callable(bind):
+        bind(folder)

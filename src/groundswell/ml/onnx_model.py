@@ -15,6 +15,7 @@ so an edited ``model.onnx`` or ``tokenizer.json`` is refused like an edited ``mo
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,19 @@ TOKENIZER_FILE = "tokenizer.json"
 #: Texts per ONNX Runtime call: big enough to amortise the call, small enough that padding stays short
 #: (texts are sorted by length first).
 BATCH = 64
+
+
+#: Attributes that live only in a process (the runtime session, the tokenizer, where they came from): never saved.
+_LIVE = frozenset({"_session", "_tokenizer", "_folder", "_pid"})
+
+
+def _threads_from_environment() -> int:
+    """``OMP_NUM_THREADS`` when set (batch prediction's worker processes set 1 each); 0: ONNX Runtime's default,
+    one thread per core."""
+    try:
+        return max(0, int(os.environ.get("OMP_NUM_THREADS", "0")))
+    except ValueError:
+        return 0
 
 
 class TamperedArtifactError(InvalidInputError):
@@ -126,16 +140,15 @@ class OnnxSentimentClassifier:
         self.threads = int(threads)
         self._session: Any = None
         self._tokenizer: Any = None
+        self._folder = Path()
+        self._pid = 0
 
     # skops stores ``__dict__``: keep the live session and tokenizer out of the file.
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_session", None)
-        state.pop("_tokenizer", None)
-        return state
+        return {k: v for k, v in self.__dict__.items() if k not in _LIVE}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({k: v for k, v in state.items() if k not in _LIVE})
         self._session = None
         self._tokenizer = None
 
@@ -150,20 +163,30 @@ class OnnxSentimentClassifier:
                 raise TamperedArtifactError(f"{path}: missing; the model directory is incomplete")
             if file_digest(path) != expected:
                 raise TamperedArtifactError(f"{path}: its contents differ from what was saved; refusing to load it")
+        self._open(folder)
+
+    def _open(self, folder: Path) -> None:
         onnxruntime, _ = require_onnx_runtime()
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
-        if self.threads:
-            options.intra_op_num_threads = self.threads
+        threads = self.threads or _threads_from_environment()
+        if threads:
+            options.intra_op_num_threads = threads
         self._session = onnxruntime.InferenceSession(
             str(folder / GRAPH_FILE), sess_options=options, providers=["CPUExecutionProvider"]
         )
         self._tokenizer = load_tokenizer(folder / TOKENIZER_FILE, self.max_length)
+        self._folder = folder
+        self._pid = os.getpid()
 
     def logits(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Raw scores, one row per text."""
         if self._session is None:
             raise InvalidInputError("the transformer model was not loaded from its directory (load_model does this)")
+        if self._pid != os.getpid():
+            # A forked worker (batch prediction loads once, then forks): ONNX Runtime's thread pool does not
+            # survive a fork, so the child opens its own session on the files already checked.
+            self._open(self._folder)
         return self.logits_of_ids(token_ids(self._tokenizer, texts))
 
     def logits_of_ids(self, ids: Sequence[Sequence[int]]) -> NDArray[np.float32]:

@@ -79,6 +79,8 @@ class TransformerConfig:
     quantize_tolerance: float = 0.005
     #: "auto": a CUDA device when torch sees one, else the CPU.
     device: str = "auto"
+    #: Try the average with tfidf-linear on validation and keep it when it does better (groundswell.train).
+    average: bool = True
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)

@@ -43,6 +43,7 @@ from groundswell.ml import (
 from groundswell.ml import training_data_hash as data_hash
 from groundswell.ml.calibration import ECE_BINS
 from groundswell.ml.model import TRANSFORMER
+from groundswell.train.average import average_with_tfidf
 from groundswell.train.data import TrainingData
 from groundswell.train.report import write_confusion_png
 
@@ -272,12 +273,29 @@ def _fine_tune(
         progress=lambda stage, done: report(stage, 0.05 + 0.45 * done),
     )
     classifier = result.classifier
-    return classifier, {
+    params: dict[str, Any] = {
         "runtime": result.report["runtime"],
         "files": dict(classifier.files),
         "max_length": classifier.max_length,
         "fine_tune": result.report,
     }
+    if not config.transformer.average:
+        return classifier, params
+    tfidf_config = ModelConfig()
+    if len(split.train_texts) < SMALL_DATA:
+        tfidf_config = replace(tfidf_config, featurizer=replace(tfidf_config.featurizer, min_df=1))
+    model, params["average"] = average_with_tfidf(
+        classifier,
+        split.train_texts,
+        split.train_targets.tolist(),
+        split.val_texts,
+        split.val_targets.tolist(),
+        data.labels,
+        tfidf_config=tfidf_config,
+        random_state=random_state,
+        report=report,
+    )
+    return model, params
 
 
 def _calibrate(proba: np.ndarray[Any, Any], targets: np.ndarray[Any, Any]) -> dict[str, Any]:

@@ -100,6 +100,14 @@ def export_mlflow_model(model: Path, out: Path) -> tuple[Path, str]:
     return out, version
 
 
+def model_description(model: Path) -> str:
+    card = json.loads((model / "model-card.json").read_text(encoding="utf-8"))
+    if card["model_type"] == "tfidf-linear":
+        return "tfidf-linear (default, with lexicon)"
+    average = (card.get("params") or {}).get("average") or {}
+    return card["model_type"] + (" (averaged with tfidf-linear)" if average.get("kept") else "")
+
+
 def start_mlflow(model: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     bin_dir = ensure_mlflow_venv()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -162,10 +170,29 @@ def measure(
         for count in connections:
             results[count] = run_wrk(f"http://127.0.0.1:{port}", script, count, duration)
             print(name, count, results[count], flush=True)
+        PEAK_RSS_MB[name] = peak_rss_mb(process.pid)
     finally:
         process.terminate()
         process.wait(30)
     return results
+
+
+#: Each measured server's largest process, by peak resident memory (VmHWM) after its load, in MB.
+PEAK_RSS_MB: dict[str, float] = {}
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The largest peak resident set (VmHWM) among a server process and its children (the workers), in MB."""
+    import psutil
+
+    peaks = []
+    for proc in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+        try:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+        except OSError:
+            continue
+        peaks.append(int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024)  # type: ignore[union-attr]
+    return max(peaks, default=float("nan"))
 
 
 def to_ms(value: str) -> float:
@@ -240,7 +267,7 @@ def main() -> None:
     rate, rows = batch_throughput(model, args.batch_rows, processes=min(os.cpu_count() or 1, 8))
     print(f"batch: {rate:,.0f} tweets/s over {rows:,} rows", flush=True)
     lines = [
-        f"Model: tfidf-linear (default, with lexicon) trained on TweetEval train. Server: `groundswell endpoint serve` "
+        f"Model: {model_description(model)} trained on TweetEval train. Server: `groundswell endpoint serve` "
         f"with {args.workers} worker(s), micro-batching on; wrk on the same machine, one tweet per POST "
         f"(`application/json`), {args.duration} s per row.",
         "",
@@ -274,13 +301,17 @@ def main() -> None:
     lines += [
         "",
         f"1-minute load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after the run "
-        f"({os.cpu_count()} cores; other work on the machine competes with wrk and the server).",
+        f"({os.cpu_count()} cores; other work on the machine competes with wrk and the server). Peak resident "
+        "memory of the largest server process (VmHWM): "
+        + ", ".join(f"{name} {mb:,.0f} MB" for name, mb in PEAK_RSS_MB.items())
+        + ".",
         "",
         f"Batch prediction (`groundswell predict`, {min(os.cpu_count() or 1, 8)} processes, JSONL in and out, "
         f"{rows:,} tweets): **{rate:,.0f} tweets/s**.",
         "",
-        "Targets (issue 6): 1 connection p99 < 5 ms; 50 connections ≥ 1,500 req/s with p99 < 100 ms; "
-        "batch ≥ 5,000 tweets/s; 50 connections ≥ 3× MLflow's req/s."
+        "Targets (issue 6, tfidf-linear): 1 connection p99 < 5 ms; 50 connections ≥ 1,500 req/s with p99 < 100 ms; "
+        "batch ≥ 5,000 tweets/s; 50 connections ≥ 3× MLflow's req/s. (Issue 14, the transformer: 1 connection "
+        "p99 < 15 ms; 50 connections ≥ 400 req/s with p99 < 200 ms; batch ≥ 800 tweets/s; < 1 GB per process.)"
         + ("" if mlflow else " MLflow `models serve` comparison: not run (`--no-mlflow`)."),
     ]
     for line in lines:
@@ -288,6 +319,7 @@ def main() -> None:
     if not args.no_write:
         command = f"python bench/serve_bench.py --workers {args.workers} --duration {args.duration}"
         command += " --no-mlflow" if args.no_mlflow else ""
+        command += f" --batch-rows {args.batch_rows}" if args.batch_rows != parser.get_default("batch_rows") else ""
         command += f" --mlflow-workers {args.mlflow_workers}" if args.mlflow_workers else ""
         if args.model != parser.get_default("model"):
             command += f" --model {args.model.relative_to(HERE.parent) if args.model.is_absolute() else args.model}"

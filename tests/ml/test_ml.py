@@ -283,6 +283,7 @@ def test_public_names_match_all() -> None:
         "calibration",
         "chargrams",
         "embed",
+        "ensemble",
         "fast",
         "features",
         "lexicon",

@@ -54,11 +54,21 @@ def app_from_env() -> FastAPI:
     )
 
 
+def _share_cores(workers: int) -> None:
+    """Give each of several server processes its share of the cores for the model's own thread pool (ONNX
+    Runtime's, for the transformer) unless ``OMP_NUM_THREADS`` says otherwise. Two processes each running a
+    pool as wide as the machine oversubscribe it: measured with the transformer behind two workers at 50
+    connections, 275 requests/s with p99 519 ms, against 488 with p99 170 ms at one thread each."""
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+
+
 def run_endpoint(config: EndpointConfig, *, host: str = "127.0.0.1", port: int = 8080, log_level: str = "info") -> None:
     """Serve until interrupted (blocks). Several workers share the port; each loads the model once."""
     import uvicorn
 
     os.environ[CONFIG_ENV] = json.dumps(asdict(config))
+    _share_cores(config.workers)
     configure_logging(config.log_format)  # this process's own lines (uvicorn's supervisor, with several workers)
     prepare_multiprocess_dir()
     uvicorn.run(

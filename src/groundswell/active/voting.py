@@ -16,35 +16,33 @@ from groundswell.errors import InvalidInputError
 __all__ = ["apply_temperature", "expected_calibration_error", "fit_temperature"]
 
 
-#: The round's temperature range: narrower than a trained model's (:data:`ml.calibration.TEMPERATURE_BOUNDS`),
-#: because a round fits it on out-of-fold predictions of a job's first few hundred labels.
-ROUND_BOUNDS = (0.25, 8.0)
-#: Below this many held-out labels no temperature is fitted (1.0).
-MIN_LABELS = 20
-
-
 def apply_temperature(proba: Any, temperature: float) -> FloatArray:
-    """Probabilities with their log-odds divided by ``temperature`` (> 1 softens, < 1 sharpens). Zeros (a
-    class the round's training labels lacked) become 1e-12 first, so every class keeps a sliver of mass."""
-    from groundswell.ml import calibration  # on use: importing groundswell.ml loads scikit-learn
-
+    """Probabilities with their log-odds divided by ``temperature`` (> 1 softens, < 1 sharpens)."""
     p = np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1.0)
-    return calibration.apply_temperature(p / p.sum(axis=1, keepdims=True), temperature)
+    logits = np.log(p) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    out = np.exp(logits)
+    return np.asarray(out / out.sum(axis=1, keepdims=True), dtype=np.float64)
 
 
-def fit_temperature(proba: Any, labels: Any, *, bounds: tuple[float, float] = ROUND_BOUNDS) -> float:
-    """The temperature minimising the negative log-likelihood of ``labels`` (Guo et al., 2017), by
-    :func:`groundswell.ml.calibration.fit_temperature`; 1.0 when there are too few labels (under
-    :data:`MIN_LABELS`) to fit one number reliably."""
+def fit_temperature(proba: Any, labels: Any, *, bounds: tuple[float, float] = (0.25, 8.0)) -> float:
+    """The temperature minimising the negative log-likelihood of ``labels`` (Guo et al., 2017); 1.0 when
+    there are too few labels (under 20) to fit one number reliably."""
     p = np.asarray(proba, dtype=np.float64)
     y = np.asarray(labels, dtype=np.intp)
     if p.ndim != 2 or len(y) != len(p):
         raise InvalidInputError("proba must be (items, classes) with one label per item")
-    if len(y) < MIN_LABELS:
+    if len(y) < 20:
         return 1.0
-    from groundswell.ml import calibration
+    from scipy.optimize import minimize_scalar
 
-    return calibration.fit_temperature(np.clip(p, 1e-12, 1.0), y, bounds=bounds)
+    def nll(log_t: float) -> float:
+        q = apply_temperature(p, float(np.exp(log_t)))
+        return float(-np.mean(np.log(np.clip(q[np.arange(len(y)), y], 1e-12, None))))
+
+    lo, hi = np.log(bounds[0]), np.log(bounds[1])
+    found = minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-3})
+    return float(np.exp(found.x))
 
 
 def expected_calibration_error(confidence: Any, correct: Any, *, n_bins: int = 10) -> float:

@@ -25,6 +25,7 @@ from groundswell.jobs.gold import mark_gold_items
 from groundswell.jobs.job_defaults import resolve_job_request
 from groundswell.jobs.job_settings import consolidation_settings, validate_consolidation_settings
 from groundswell.jobs.labels import validate_labels
+from groundswell.jobs.webhooks import add_webhook, check_webhook_url
 from groundswell.store.queries import get_dataset
 from groundswell.store.tables import Dataset, Item, Job, JobItem, JobTeam, LabelSchema, Team, utcnow
 
@@ -79,6 +80,8 @@ class JobSpec:
     gold_items: int = 0
     #: Tweets are appended while it runs and it never completes by itself (stored as ``settings["streaming"]``).
     streaming: bool = False
+    #: URLs that receive each final label (``jobs.label_feed``); the job's signing secret is made with them.
+    webhooks: list[str] = field(default_factory=list)
 
     def resolved(self) -> JobSpec:
         """This spec with the defaults its request implies (``workers_per_item`` and ``settings`` complete)."""
@@ -127,6 +130,8 @@ class JobSpec:
             raise InvalidInputError(f"--task-availability must be at least 60 seconds, got {self.task_availability_s}")
         if not isinstance(self.settings.get("streaming", False), bool):
             raise InvalidInputError(f"streaming must be true or false, got {self.settings['streaming']!r}")
+        for url in self.webhooks:
+            check_webhook_url(url)
         if self.max_concurrent_tasks is not None and not 1 <= self.max_concurrent_tasks <= 5000:
             raise InvalidInputError(f"--max-concurrent-tasks must be 1–5000, got {self.max_concurrent_tasks}")
         attribute = self.label_attribute_name or self.name
@@ -175,6 +180,8 @@ def create_job(session: Session, spec: JobSpec) -> Job:
     session.add(job)
     session.flush()
     session.add_all(JobTeam(job_id=job.id, team_id=team.id) for team in teams)
+    for url in spec.webhooks:
+        add_webhook(session, job, url)
     rows = select(
         literal(job.id),
         Item.id,

@@ -287,6 +287,8 @@ class Job(Base):
     created_at: Mapped[datetime] = _created()
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    #: Key of the HMAC that signs this job's webhook deliveries; made when its first webhook is added.
+    webhook_secret: Mapped[str | None] = mapped_column(String(64))
 
 
 class JobTeam(Base):
@@ -497,4 +499,63 @@ class Work(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     error: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None] = mapped_column()
+    created_at: Mapped[datetime] = _created()
+
+
+# --- labels out: the feed of final labels and the webhook outbox (jobs.label_feed) ---------------------------
+
+
+class LabelEvent(Base):
+    """A job item's label became final (or a final one changed). Written by triggers (migration 0009), so
+    every writer of labels, the hot path's PostgreSQL functions included, feeds it; ``seq`` is the order
+    readers see, given by ``jobs.label_feed.sequence_events`` in commit order."""
+
+    __tablename__ = "label_events"
+    __table_args__ = (
+        Index("ix_label_events_job_seq", "job_id", "seq"),
+        Index(
+            "ix_label_events_unsequenced", "id", sqlite_where=text("seq IS NULL"), postgresql_where=text("seq IS NULL")
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    created_at: Mapped[datetime] = _created()
+
+
+class Webhook(Base):
+    """A URL that receives each final label of a job as its output-manifest line."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = _created()
+
+
+class WebhookDelivery(Base):
+    """One label event owed to one webhook: the durable outbox. Sent until the receiver answers 2xx."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_id"),
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            sqlite_where=text("delivered_at IS NULL"),
+            postgresql_where=text("delivered_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("label_events.id", ondelete="CASCADE"), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = _created()
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()

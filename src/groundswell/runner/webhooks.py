@@ -1,0 +1,229 @@
+"""Sending the webhook outbox: each owed label POSTed, signed, retried with backoff until a 2xx.
+
+One pass (:func:`deliver_pending`): number new label events and owe them to webhooks
+(``jobs.label_feed.sequence_events``), then *claim* the due deliveries in a short transaction (their next
+attempt moves a lease ahead, so another deliverer, or this one after a crash, takes them only once that lease
+has run out; PostgreSQL skips rows another deliverer has locked), send them with no transaction open, and
+record each outcome in another short transaction. A process killed between sending and recording sends that
+delivery again after the lease: at least once, never lost. Receivers deduplicate by ``X-Groundswell-Delivery``.
+
+The request: ``POST url`` with the item's output-manifest line as JSON (what the label is when sent: a later
+change is its own delivery), ``Content-Type: application/json`` and
+
+* ``X-Groundswell-Signature: sha256=<hex HMAC-SHA256 of the body, keyed by the job's webhook secret>``;
+* ``X-Groundswell-Delivery``: the delivery id (unique per webhook and label event, the same on every retry);
+* ``X-Groundswell-Event``: the event's place in the job's feed (``labels?since=`` cursor).
+
+A 2xx answer delivers; anything else (another status, a refused connection, a timeout) is retried after
+``min(2^(attempts−1), 300)`` seconds, with jitter so a receiver that comes back is not hit by every retry at
+once. Deliveries are never dropped for failing: ``job webhook list`` shows what is pending and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from groundswell.jobs.exports import output_line
+from groundswell.jobs.label_feed import sequence_events
+from groundswell.store.db import transaction
+from groundswell.store.tables import (
+    ConsolidatedLabel,
+    Item,
+    Job,
+    LabelEvent,
+    Webhook,
+    WebhookDelivery,
+    utcnow,
+)
+
+__all__ = [
+    "DELIVERY_HEADER",
+    "EVENT_HEADER",
+    "SIGNATURE_HEADER",
+    "DeliveryOutcome",
+    "backoff",
+    "deliver_pending",
+    "run_deliveries",
+    "sign",
+]
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Groundswell-Signature"
+DELIVERY_HEADER = "X-Groundswell-Delivery"
+EVENT_HEADER = "X-Groundswell-Event"
+#: How long a claimed delivery is left to its sender before another may take it.
+CLAIM_LEASE = timedelta(seconds=60)
+#: Longest wait between two attempts of one delivery.
+MAX_BACKOFF_S = 300.0
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The ``X-Groundswell-Signature`` value of ``body``: how a receiver checks it came from this job.
+
+    Examples:
+        >>> sign("k", b"{}")
+        'sha256=add853b103fbcc936a194f9eb15e29c4ff08af6e47d5d1bca4f20218e31e4fff'
+    """
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def backoff(attempts: int, rng: random.Random | None = None) -> float:
+    """Seconds before the next try after ``attempts`` failed ones: doubling from 1 s up to 5 minutes, times a
+    jitter in [0.5, 1]."""
+    base = min(2.0 ** max(attempts - 1, 0), MAX_BACKOFF_S)
+    return base * (0.5 + 0.5 * (rng or random).random())
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    delivery_id: int
+    url: str
+    seq: int
+    body: bytes | None
+    secret: str | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What one attempt gave: delivered (2xx), or the status / error it failed with."""
+
+    delivery_id: int
+    delivered: bool
+    status: int | None
+    error: str | None
+
+
+def _claim(session: Session, now: datetime, limit: int) -> list[_Outgoing]:
+    query = (
+        select(WebhookDelivery.id)
+        .where(WebhookDelivery.delivered_at.is_(None), WebhookDelivery.next_attempt_at <= now)
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(session.scalars(query))
+    if not ids:
+        return []
+    session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(ids))
+        .values(attempts=WebhookDelivery.attempts + 1, next_attempt_at=now + CLAIM_LEASE)
+        .execution_options(synchronize_session=False)
+    )
+    rows = session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.attempts, Webhook.url, LabelEvent.seq, Job, Item, ConsolidatedLabel)
+        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+        .join(LabelEvent, LabelEvent.id == WebhookDelivery.event_id)
+        .join(Job, Job.id == Webhook.job_id)
+        .join(Item, Item.id == LabelEvent.item_id)
+        .outerjoin(
+            ConsolidatedLabel,
+            (ConsolidatedLabel.job_id == LabelEvent.job_id) & (ConsolidatedLabel.item_id == LabelEvent.item_id),
+        )
+        .where(WebhookDelivery.id.in_(ids))
+        .order_by(WebhookDelivery.id)
+    ).all()
+    out = []
+    for delivery_id, attempts, url, seq, job, item, label in rows:
+        body = None
+        if label is not None:
+            line = output_line(item, label, job)
+            body = json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        out.append(_Outgoing(delivery_id, url, int(seq or 0), body, job.webhook_secret, attempts))
+    return out
+
+
+def _send(client: httpx.Client, outgoing: _Outgoing) -> DeliveryOutcome:
+    if outgoing.body is None:  # the label is gone (its answers withdrawn): nothing left to say
+        return DeliveryOutcome(outgoing.delivery_id, True, None, "label withdrawn before delivery; not sent")
+    headers = {
+        "Content-Type": "application/json",
+        DELIVERY_HEADER: str(outgoing.delivery_id),
+        EVENT_HEADER: str(outgoing.seq),
+        SIGNATURE_HEADER: sign(outgoing.secret or "", outgoing.body),
+        "User-Agent": "groundswell-webhooks",
+    }
+    try:
+        response = client.post(outgoing.url, content=outgoing.body, headers=headers)
+    except httpx.HTTPError as exc:
+        return DeliveryOutcome(outgoing.delivery_id, False, None, f"{type(exc).__name__}: {exc}"[:500])
+    if 200 <= response.status_code < 300:
+        return DeliveryOutcome(outgoing.delivery_id, True, response.status_code, None)
+    return DeliveryOutcome(outgoing.delivery_id, False, response.status_code, f"HTTP {response.status_code}")
+
+
+def _record(session: Session, outcomes: list[DeliveryOutcome], attempts: dict[int, int], now: datetime) -> None:
+    for outcome in outcomes:
+        values: dict[str, Any] = {"last_status": outcome.status, "last_error": outcome.error}
+        if outcome.delivered:
+            values["delivered_at"] = now
+        else:
+            values["next_attempt_at"] = now + timedelta(seconds=backoff(attempts[outcome.delivery_id]))
+        session.execute(update(WebhookDelivery).where(WebhookDelivery.id == outcome.delivery_id).values(**values))
+
+
+def deliver_pending(
+    factory: sessionmaker[Session],
+    client: httpx.Client,
+    *,
+    limit: int = 200,
+    pool: ThreadPoolExecutor | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> list[DeliveryOutcome]:
+    """One pass: number new events, claim up to ``limit`` due deliveries, send them, record the outcomes."""
+    with transaction(factory) as session:
+        sequence_events(session, now=clock())
+        claimed = _claim(session, clock(), limit)
+    if not claimed:
+        return []
+    if pool is not None and len(claimed) > 1:
+        outcomes = list(pool.map(lambda o: _send(client, o), claimed))
+    else:
+        outcomes = [_send(client, o) for o in claimed]
+    with transaction(factory) as session:
+        _record(session, outcomes, {o.delivery_id: o.attempts for o in claimed}, clock())
+    failed = [o for o in outcomes if not o.delivered]
+    if failed:
+        log.warning("webhooks: %d of %d deliveries failed (first: %s)", len(failed), len(outcomes), failed[0].error)
+    return outcomes
+
+
+def run_deliveries(
+    factory: sessionmaker[Session],
+    *,
+    stop: threading.Event | None = None,
+    poll: float = 0.25,
+    timeout: float = 10.0,
+    concurrency: int = 8,
+) -> None:
+    """Deliver until ``stop`` is set, pausing ``poll`` seconds whenever nothing was due (the runner's thread)."""
+    stop = stop or threading.Event()
+    with (
+        httpx.Client(timeout=timeout, follow_redirects=False) as client,
+        ThreadPoolExecutor(concurrency, thread_name_prefix="webhook") as pool,
+    ):
+        while not stop.is_set():
+            try:
+                outcomes = deliver_pending(factory, client, pool=pool)
+            except Exception:  # a database hiccup must not end deliveries; log and try again after the pause
+                log.exception("webhooks: could not deliver")
+                outcomes = []
+            if not outcomes:
+                stop.wait(poll)

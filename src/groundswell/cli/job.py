@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from groundswell import jobs
+from groundswell.cli import job_webhooks
 from groundswell.cli._common import console, err_console, handle_errors, state
 from groundswell.consolidate import METHODS
 from groundswell.domain import InputFormat
@@ -18,6 +19,7 @@ from groundswell.errors import InvalidInputError, UsageError
 from groundswell.jobs import get_job
 from groundswell.jobs.consolidation import consolidate_job
 from groundswell.jobs.exports import FORMATS, export_job, write_worker_responses_jsonl
+from groundswell.jobs.label_feed import export_feed, parse_since
 from groundswell.jobs.worker_agreement import agreement_summary
 from groundswell.store.db import transaction
 
@@ -136,6 +138,10 @@ def create_command(
             "itself (`job stop` ends it); its dataset may be empty, and is created if it does not exist.",
         ),
     ] = False,
+    webhook: Annotated[
+        list[str] | None,
+        typer.Option(help="URL to POST each final label to, signed with the job's secret (repeat for several)."),
+    ] = None,
     start: Annotated[bool, typer.Option("--start", help="Start the job right away.")] = False,
 ) -> None:
     """Create a labeling job over a dataset.
@@ -182,6 +188,7 @@ def create_command(
             preset=preset,
             gold_items=gold_items,
             streaming=streaming,
+            webhooks=webhook or [],
         )
         with transaction(state(ctx).store()) as session:
             job = jobs.create_job(session, spec)
@@ -199,6 +206,12 @@ def create_command(
             + "; labels: "
             + ", ".join(f"{i}={label}" for i, label in enumerate(label_list))
         )
+        if job.webhook_secret is not None:
+            console.print(
+                f"Webhooks: {len(webhook or [])}; deliveries are signed with the job's secret "
+                f"[bold]{job.webhook_secret}[/] (X-Groundswell-Signature: sha256=HMAC of the body; "
+                f"`groundswell job webhook list {job.name}` shows it again)."
+            )
 
 
 def _consolidation_settings(
@@ -470,6 +483,13 @@ def export_command(
             help="Also write annotations/worker-response/iteration-1/<id>/<time>.json under this folder.",
         ),
     ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Only the labels that became final after this feed cursor (0: from the start), in that order; "
+            "prints the cursor to pass next time. Output manifest only."
+        ),
+    ] = None,
 ) -> None:
     """Export a job's labels: every input line plus its label, as Ground Truth's output manifest writes it.
 
@@ -480,11 +500,25 @@ def export_command(
       groundswell job export launch-sentiment --out output.manifest
       groundswell job export launch-sentiment --format parquet --out s3://bucket/labels.parquet
       groundswell job export launch-sentiment --out out/output.manifest --worker-responses out
+      groundswell job export launch-sentiment --since 0 --out new.manifest   # then --since <the printed cursor>
     """
     with handle_errors():
         if fmt not in FORMATS:
             raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
         app_state = state(ctx)
+        if since is not None:
+            if fmt != "manifest" or worker_responses is not None:
+                raise UsageError("--since writes the output manifest only (no --format, no --worker-responses)")
+            feed = export_feed(
+                app_state.store(),
+                name,
+                out,
+                since=parse_since(since),
+                storage_options=app_state.settings.storage_options(),
+            )
+            console.print(f"Wrote {feed.lines:,} label(s) final after {feed.since} to {feed.out}")
+            console.print(f"next since: {feed.next_since}")
+            return
         report = export_job(
             app_state.store(),
             name,
@@ -502,3 +536,5 @@ def export_command(
 
 app.command("consolidate")(consolidate_command)
 app.command("export")(export_command)
+
+app.add_typer(job_webhooks.app, name="webhook")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
+import httpx
 import typer
 
 from groundswell.cli._common import console, handle_errors, state
@@ -25,6 +26,7 @@ from groundswell.runner import (
     run_forever,
     run_pending,
 )
+from groundswell.runner.webhooks import deliver_pending, run_deliveries
 from groundswell.store.db import transaction
 from groundswell.telemetry.logs import configure_logging
 
@@ -62,7 +64,8 @@ def runner_command(
     ] = STALE_AFTER.total_seconds(),
 ) -> None:
     """Run background work: full consolidation of jobs with new answers (periodically and at job end),
-    automated-labeling rounds (their models saved under DATA_DIR/models) and dynamic-redundancy reviews.
+    automated-labeling rounds (their models saved under DATA_DIR/models), dynamic-redundancy reviews, and the
+    jobs' webhook deliveries (each final label POSTed, retried until the receiver answers 2xx).
 
     Examples:
       groundswell runner
@@ -89,9 +92,15 @@ def runner_command(
             if report is not None:
                 for outcome in outcomes:
                     report(outcome)
+            with httpx.Client(timeout=10.0) as client:
+                sent = deliver_pending(factory, client)
             with transaction(factory) as session:
                 counts = queue_counts(session)
-            say(f"Ran {len(outcomes)} item(s); queue: {counts or 'empty'}")
+            delivered = sum(o.delivered for o in sent)
+            say(
+                f"Ran {len(outcomes)} item(s); queue: {counts or 'empty'}; webhook deliveries: {delivered} "
+                f"delivered, {len(sent) - delivered} to retry"
+            )
             return
         stop = threading.Event()
 
@@ -99,6 +108,10 @@ def runner_command(
             stop.set()
 
         signal.signal(signal.SIGTERM, _stop)
+        deliveries = threading.Thread(
+            target=run_deliveries, args=(factory,), kwargs={"stop": stop}, daemon=True, name="webhooks"
+        )
+        deliveries.start()
         say(f"Runner {name} started; Ctrl-C to stop.")
         try:
             run_forever(
@@ -113,6 +126,7 @@ def runner_command(
             )
         except KeyboardInterrupt:
             stop.set()
+        deliveries.join(timeout=15)
         say(f"Runner {name} stopped.")
 
 

@@ -65,6 +65,9 @@ def serve_command(
                 daemon=True,
                 name="runner",
             ).start()
+            from groundswell.runner.webhooks import run_deliveries
+
+            threading.Thread(target=run_deliveries, args=(app_state.store(),), daemon=True, name="webhooks").start()
         banner = (
             f"Serving on http://{host}:{port} with {workers} process(es)"
             + (" and the background runner" if runner else "")

@@ -18,15 +18,21 @@ A reader gets the item's label as it is when read, rendered as its output-manife
 
 from __future__ import annotations
 
+import json
+import posixpath
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from fsspec.implementations.local import LocalFileSystem
 from sqlalchemy import func, insert, literal, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from groundswell.errors import InvalidInputError
 from groundswell.jobs.exports import output_line
+from groundswell.jobs.lifecycle import get_job
+from groundswell.store.db import transaction
+from groundswell.store.files import fs_for
 from groundswell.store.tables import (
     ConsolidatedLabel,
     Item,
@@ -37,7 +43,7 @@ from groundswell.store.tables import (
     utcnow,
 )
 
-__all__ = ["FeedPage", "FeedRow", "feed_page", "parse_since", "sequence_events"]
+__all__ = ["FeedExport", "FeedPage", "FeedRow", "export_feed", "feed_page", "parse_since", "sequence_events"]
 
 #: PostgreSQL advisory lock that makes numbering events one transaction at a time.
 _SEQUENCE_LOCK = 0x67_73_66_65_65_64
@@ -149,3 +155,42 @@ def feed_page(session: Session, job: Job, *, since: int = 0, limit: int = 1000, 
         if label is not None and (human is None or label.human_annotated == human)
     ]
     return FeedPage(rows, int(events[-1][0] or 0) if events else since)
+
+
+@dataclass(frozen=True)
+class FeedExport:
+    """What ``job export --since`` wrote: lines, and the cursor to pass next time."""
+
+    out: str
+    lines: int
+    since: int
+    next_since: int
+
+
+def export_feed(
+    factory: sessionmaker[Session],
+    job_name: str,
+    out: str,
+    *,
+    since: int = 0,
+    storage_options: dict[str, Any] | None = None,
+    page: int = 5000,
+) -> FeedExport:
+    """Write the output-manifest lines of the labels that became final after ``since`` to ``out`` (local or
+    ``s3://``), in feed order, and return the cursor to continue from (``job export --since``)."""
+    fs, path = fs_for(out, storage_options)
+    if isinstance(fs, LocalFileSystem):
+        fs.makedirs(posixpath.dirname(path) or ".", exist_ok=True)
+    written, cursor = 0, since
+    with fs.open(path, "w", encoding="utf-8") as handle:
+        while True:
+            with transaction(factory) as session:  # numbering events writes
+                job = get_job(session, job_name)
+                chunk = feed_page(session, job, since=cursor, limit=page)
+                for row in chunk.rows:
+                    handle.write(json.dumps(row.manifest_line(job), ensure_ascii=False) + "\n")
+            written += len(chunk.rows)
+            if chunk.next_since == cursor:
+                break
+            cursor = chunk.next_since
+    return FeedExport(out, written, since, cursor)

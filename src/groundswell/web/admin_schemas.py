@@ -129,6 +129,9 @@ class ItemPublic(BaseModel):
 class ItemPagePublic(BaseModel):
     items: list[ItemPublic]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+    next_since: str | None = Field(
+        default=None, description="With `since`: the feed cursor to pass as `since` next time (null otherwise)."
+    )
 
 
 class LabelPublic(BaseModel):
@@ -146,6 +149,9 @@ class LabelPublic(BaseModel):
 class LabelPagePublic(BaseModel):
     labels: list[LabelPublic]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+    next_since: str | None = Field(
+        default=None, description="With `since`: the feed cursor to pass as `since` next time (null otherwise)."
+    )
 
 
 class InviteCreate(BaseModel):
@@ -179,3 +185,36 @@ class TeamPublic(BaseModel):
     name: str
     members: int
     created_at: datetime
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        # http(s), a host name or address, an optional port, then anything without spaces.
+        pattern=r"^https?://[A-Za-z0-9._~%-]+(:[0-9]{1,5})?([/?#][^\s]*)?$",
+        examples=["https://hooks.example.org/labels"],
+    )
+
+
+class WebhookPublic(BaseModel):
+    """A webhook and its deliveries: delivered, waiting (retried until a 2xx), the last failure."""
+
+    id: int
+    url: str
+    created_at: datetime
+    delivered: int
+    pending: int
+    last_status: int | None
+    last_error: str | None
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str = Field(description="The job's signing key: X-Groundswell-Signature is sha256=HMAC-SHA256(body).")
+
+
+class WebhookListPublic(BaseModel):
+    webhooks: list[WebhookPublic]
+    secret: str | None = Field(description="The job's signing key (null until its first webhook).")

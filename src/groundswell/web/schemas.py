@@ -120,6 +120,12 @@ class JobCreate(BaseModel):
         description="A streaming job: tweets are appended while it runs (POST /jobs/{name}/items) and it never "
         "completes by itself (stop ends it); its dataset may be empty, and is created if it does not exist.",
     )
+    webhooks: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="URLs that receive each final label (see POST /jobs/{name}/webhooks); the job's signing "
+        "secret is in GET /jobs/{name}/webhooks.",
+    )
 
 
 class JobProgressPublic(BaseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from groundswell import jobs
 from groundswell.jobs.exports import export_job
 from groundswell.jobs.label_browser import LabelFilter, label_page
+from groundswell.jobs.label_feed import FeedRow, feed_page, parse_since
 from groundswell.web.admin_schemas import LabelPagePublic, LabelPublic
 from groundswell.web.deps import CredentialsDep, StoreDep, caller
 from groundswell.web.routes.common import (
@@ -50,10 +51,20 @@ _NEXT_LABELS = {
     }
 }
 Confidence = Annotated[float | None, Query(ge=0, le=1)]
+SinceQuery = Annotated[
+    str | None,
+    Query(
+        pattern="^[0-9]{1,15}$",
+        description="Feed cursor: `0` for every final label so far, then the `next_since` you were given "
+        "(`cursor` is not used with it).",
+    ),
+]
 
 
 @router.get(
-    "/jobs/{name}/labels", response_model=LabelPagePublic, responses=merged(ONE_OF_MANY, {200: {"links": _NEXT_LABELS}})
+    "/jobs/{name}/labels",
+    response_model=LabelPagePublic,
+    responses=merged(ONE_OF_MANY, {200: {"links": _NEXT_LABELS}}),
 )
 def job_labels(
     name: JobName,
@@ -65,9 +76,18 @@ def job_labels(
     human: Annotated[bool | None, Query(description="true: consolidated from people; false: machine labels.")] = None,
     min_confidence: Confidence = None,
     max_confidence: Confidence = None,
+    since: SinceQuery = None,
 ) -> LabelPagePublic:
-    """The job's labels (gold tweets left out) in import order, a page at a time, following ``next_cursor``."""
+    """The job's labels (gold tweets left out) in import order, a page at a time, following ``next_cursor``.
+
+    With ``since`` (``0`` the first time), the labels that became final after that feed cursor instead, in the
+    order they did, and ``next_since`` to ask with next time (the same when nothing is new): polling that
+    never misses or repeats a label. A label that changes after it was final comes again. ``cursor`` is not
+    used with ``since``.
+    """
     where = LabelFilter(label, human, min_confidence, max_confidence)
+    if since is not None:
+        return _feed(store, creds, name, parse_since(since), limit, where)
     with caller(store, creds, admin=True) as call:
         job = jobs.get_job(call.session, name)
         page = label_page(call.session, job, after=after_id(cursor), limit=limit, where=where)
@@ -86,6 +106,34 @@ def job_labels(
             for row in page.rows
         ]
         return LabelPagePublic(labels=labels, next_cursor=cursor_for(page.after))
+
+
+def _public(row: FeedRow) -> LabelPublic:
+    return LabelPublic(
+        item_id=row.item.external_id,
+        source=row.item.text,
+        label=row.label.label,
+        class_index=row.label.class_index,
+        confidence=row.label.confidence,
+        human_annotated=row.label.human_annotated,
+        method=row.label.method,
+        judgment_count=row.label.judgment_count,
+        updated_at=row.label.updated_at,
+    )
+
+
+def _feed(store: Any, creds: Any, name: str, since: int, limit: int, where: LabelFilter) -> LabelPagePublic:
+    with caller(store, creds, admin=True) as call:
+        job = jobs.get_job(call.session, name)
+        page = feed_page(call.session, job, since=since, limit=limit, human=where.human_annotated)
+        rows = [
+            row
+            for row in page.rows
+            if (where.label is None or row.label.label == where.label)
+            and (where.min_confidence is None or row.label.confidence >= where.min_confidence)
+            and (where.max_confidence is None or row.label.confidence <= where.max_confidence)
+        ]
+        return LabelPagePublic(labels=[_public(r) for r in rows], next_cursor=None, next_since=str(page.next_since))
 
 
 @router.get(

@@ -6,7 +6,11 @@ paging, and the API's errors as exceptions."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +31,7 @@ from groundswell.client import (
 from groundswell.jobs.setup import prepare_store
 from groundswell.store import make_engine, make_session_factory
 from groundswell.store.db import transaction
+from receiver import Receiver
 from servers import LiveServer, free_port, start_server, stop_server
 
 TWEETS = {
@@ -191,3 +196,45 @@ def test_the_api_s_errors_are_exceptions_with_its_message(server: tuple[LiveServ
             job.wait(timeout=5)
     with Client(live.url, api_key="gs_wrong") as stranger, pytest.raises(AuthenticationError):
         stranger.jobs.list()
+
+
+def test_final_labels_come_out_by_feed_and_by_webhook_from_a_runner_process(
+    server: tuple[LiveServer, str], store_url: str, tmp_path: Path
+) -> None:
+    """Issue 16, item 2 from a client's side: labels polled with ``labels_since`` and POSTed by a real
+    `groundswell runner` process to a local receiver, then the runner killed with SIGKILL."""
+    live, key = server
+    hook = Receiver()
+    runner = subprocess.Popen(
+        [str(Path(sys.executable).with_name("groundswell")), "runner", "--poll", "0.2"],
+        env={**os.environ, "GROUNDSWELL_DATABASE_URL": store_url, "GROUNDSWELL_DATA_DIR": str(tmp_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with Client(live.url, api_key=key) as gs:
+            gs.datasets.create("launch", [{"source": text} for text in TWEETS])
+            job = gs.jobs.create(
+                "feed", dataset="launch", labels=["positive", "negative", "neutral"], workers_per_item=1,
+                webhooks=[hook.url],
+            )  # fmt: skip
+            hooks, secret = job.webhooks()
+            assert [h.url for h in hooks] == [hook.url] and secret is not None
+            job.start()
+            assert job.labels_since("0").labels == []
+            assert _annotate_everything(gs.workers.invite("ana@example.org"), job.name) == 6
+            feed = job.labels_since("0")
+            assert {x.source: x.label for x in feed.labels} == TWEETS
+            assert job.labels_since(feed.next_since).labels == []
+            deadline = time.monotonic() + 30
+            while len(hook.requests) < 6 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert sorted(line["source"] for line in hook.lines()) == sorted(TWEETS)
+            (delivered,), _ = job.webhooks()
+            assert (delivered.delivered, delivered.pending, delivered.last_status) == (6, 0, 204)
+            job.remove_webhook(delivered.id)
+            assert job.webhooks()[0] == []
+    finally:
+        runner.kill()
+        runner.wait(timeout=10)
+        hook.close()

@@ -38,7 +38,9 @@ from groundswell.client.models import (
     JobProgress,
     JobQuality,
     Label,
+    LabelFeed,
     Team,
+    Webhook,
     Worker,
 )
 from groundswell.client.workers import Workers
@@ -62,12 +64,14 @@ __all__ = [
     "JobQuality",
     "Jobs",
     "Label",
+    "LabelFeed",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitedError",
     "ServerError",
     "ServiceUnavailableError",
     "Team",
+    "Webhook",
     "Worker",
     "Workers",
 ]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from groundswell.client._http import Http, segment
-from groundswell.client.models import JobProgress, JobQuality, Label, from_api
+from groundswell.client.models import JobProgress, JobQuality, Label, LabelFeed, Webhook, from_api
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -188,6 +188,39 @@ class Job:
         frame["updated_at"] = pd.to_datetime(frame["updated_at"], utc=True)
         return frame
 
+    def labels_since(self, since: str = "0", *, limit: int = 1000, human: bool | None = None) -> LabelFeed:
+        """The labels that became final after the feed cursor ``since`` ("0": from the start), oldest first,
+        and ``next_since`` to pass next time; a label that changed after it was final comes again. Polling
+        with the cursor it returns never misses or repeats one::
+
+            cursor = "0"
+            while True:
+                feed = job.labels_since(cursor)
+                handle(feed.labels)
+                cursor = feed.next_since
+                time.sleep(5)
+        """
+        params = {"since": since, "limit": limit, "human": human}
+        page = self._client().request(
+            "GET", f"{self._path}/labels", params={k: v for k, v in params.items() if v is not None}
+        )
+        return LabelFeed([from_api(Label, row) for row in page["labels"]], str(page["next_since"]))
+
+    def add_webhook(self, url: str) -> tuple[Webhook, str]:
+        """POST each label that becomes final from now on to ``url`` (signed ``X-Groundswell-Signature:
+        sha256=<HMAC-SHA256 of the body>``, retried until a 2xx). Returns the webhook and the job's secret."""
+        created = self._client().request("POST", f"{self._path}/webhooks", json={"url": url})
+        return from_api(Webhook, created), str(created["secret"])
+
+    def webhooks(self) -> tuple[list[Webhook], str | None]:
+        """The job's webhooks with their delivery counts, and its signing secret (``None`` before the first)."""
+        listed = self._client().request("GET", f"{self._path}/webhooks")
+        return [from_api(Webhook, row) for row in listed["webhooks"]], listed["secret"]
+
+    def remove_webhook(self, webhook_id: int) -> None:
+        """Stop sending to a webhook."""
+        self._client().request("DELETE", f"{self._path}/webhooks/{int(webhook_id)}")
+
     def export(self, path: str | os.PathLike[str], format: ExportFormat = "manifest") -> Path:
         """Write the job's results to ``path``, byte for byte what ``groundswell job export --format`` writes:
         Ground Truth's output manifest (JSON Lines), or CSV or Parquet with the same facts. Streamed to disk;
@@ -244,6 +277,8 @@ class Jobs:
         accuracy_target: float | None = None,
         preset: str | None = None,
         gold_items: int | None = None,
+        streaming: bool | None = None,
+        webhooks: list[str] | None = None,
     ) -> Job:
         """Create a draft job over ``dataset``; :meth:`Job.start` opens it to annotators.
 
@@ -251,7 +286,8 @@ class Jobs:
         ``None`` takes the server's default, as the API documents it (``/docs``): for instance
         ``workers_per_item`` (answers per tweet to start with), ``accuracy_target`` (what every final label
         must meet; alone, it turns on what meets it cheaply), ``gold_items`` (tweets with a known label used
-        as hidden test questions), ``settings`` (consolidation, redundancy and automated-labeling settings).
+        as hidden test questions), ``settings`` (consolidation, redundancy and automated-labeling settings),
+        ``streaming`` (tweets appended while it runs), ``webhooks`` (URLs that receive each final label).
 
         Raises:
             NotFoundError: No such dataset.
@@ -275,6 +311,8 @@ class Jobs:
             "accuracy_target": accuracy_target,
             "preset": preset,
             "gold_items": gold_items,
+            "streaming": streaming,
+            "webhooks": webhooks,
         }
         created = self._http.request("POST", "/jobs", json={k: v for k, v in body.items() if v is not None})
         return Job.from_api(self._http, created)

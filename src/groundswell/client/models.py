@@ -151,6 +151,27 @@ class Label:
 
 
 @dataclass(frozen=True)
+class LabelFeed:
+    """Labels that became final after a feed cursor, and the cursor to ask with next time."""
+
+    labels: list[Label]
+    next_since: str
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A URL that receives each final label of a job: deliveries made, waiting, and the last failure."""
+
+    id: int
+    url: str
+    created_at: datetime
+    delivered: int
+    pending: int
+    last_status: int | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
 class Worker:
     """A person who can sign in: an annotator or an admin, with their teams."""
 

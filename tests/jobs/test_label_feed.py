@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import socket
 from collections.abc import Iterator
 from datetime import timedelta
@@ -21,7 +22,13 @@ from groundswell.errors import InvalidInputError, NotFoundError
 from groundswell.jobs import NoTask
 from groundswell.jobs.label_feed import feed_page, parse_since, sequence_events
 from groundswell.jobs.webhooks import add_webhook, list_webhooks, remove_webhook
-from groundswell.runner.webhooks import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, deliver_pending
+from groundswell.runner.webhooks import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    WebhookSender,
+    deliver_pending,
+)
 from groundswell.store import make_engine, make_session_factory
 from groundswell.store.db import transaction
 from groundswell.store.tables import ConsolidatedLabel, LabelEvent, WebhookDelivery, utcnow
@@ -36,9 +43,9 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=5) as http:
-        yield http
+def client() -> Iterator[WebhookSender]:
+    with WebhookSender(timeout=5) as sender:
+        yield sender
 
 
 def _free_port() -> int:
@@ -109,22 +116,22 @@ def test_the_cursor_is_checked(factory: sessionmaker[Session], job: str) -> None
 
 
 def test_a_webhook_gets_each_final_label_signed_with_the_jobs_secret(
-    factory: sessionmaker[Session], job: str, workers: list[Any], receiver: Receiver, client: httpx.Client
+    factory: sessionmaker[Session], job: str, workers: list[Any], receiver: Receiver, client: WebhookSender
 ) -> None:
     with transaction(factory) as session:
         info, secret = add_webhook(session, jobs.get_job(session, job), receiver.url)
     done = _label_all(factory, job, workers)
     outcomes = deliver_pending(factory, client)
     assert len(outcomes) == 10 and all(o.delivered for o in outcomes)
+    # Sent concurrently, they may arrive in any order; X-Groundswell-Event gives each one's place in the feed.
     # Three answers per tweet: each is final at its third answer, the third worker's, in that worker's order.
-    assert [line["source"] for line in receiver.lines()] == [f"tweet {i}" for i in _numbers(done[-10:])]
+    in_feed_order = sorted(receiver.requests, key=lambda request: int(request[0][EVENT_HEADER]))
+    assert [json.loads(body)["source"] for _, body in in_feed_order] == [f"tweet {i}" for i in _numbers(done[-10:])]
     for headers, body in receiver.requests:
         expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         assert headers[SIGNATURE_HEADER] == expected
         assert headers["Content-Type"] == "application/json"
     assert len({h[DELIVERY_HEADER] for h, _ in receiver.requests}) == 10
-    places = [int(h[EVENT_HEADER]) for h, _ in receiver.requests]
-    assert places == sorted(places)
     assert deliver_pending(factory, client) == []  # delivered once
     with factory() as session:
         (listed,) = list_webhooks(session, jobs.get_job(session, job))
@@ -139,7 +146,7 @@ def _numbers(external_ids: list[str]) -> list[int]:
 
 
 def test_a_failed_delivery_is_retried_with_backoff_until_the_receiver_answers(
-    factory: sessionmaker[Session], dataset: str, workers: list[Any], client: httpx.Client
+    factory: sessionmaker[Session], dataset: str, workers: list[Any], client: WebhookSender
 ) -> None:
     job = make_job(factory, dataset, "one", workers_per_item=1)
     receiver = Receiver(fail_first=3)
@@ -173,7 +180,7 @@ def _next_attempt(factory: sessionmaker[Session]) -> Any:
 
 
 def test_a_closed_port_is_retried_and_the_outbox_survives_a_restart(
-    store_url: str, engine: Engine, factory: sessionmaker[Session], job: str, workers: list[Any], client: httpx.Client
+    store_url: str, engine: Engine, factory: sessionmaker[Session], job: str, workers: list[Any], client: WebhookSender
 ) -> None:
     port = _free_port()
     with transaction(factory) as session:
@@ -195,7 +202,7 @@ def test_a_closed_port_is_retried_and_the_outbox_survives_a_restart(
 
 
 def test_a_delivery_claimed_by_a_sender_that_died_is_sent_after_its_lease(
-    factory: sessionmaker[Session], dataset: str, workers: list[Any], receiver: Receiver, client: httpx.Client
+    factory: sessionmaker[Session], dataset: str, workers: list[Any], receiver: Receiver, client: WebhookSender
 ) -> None:
     job = make_job(factory, dataset, "one", workers_per_item=1)
     with transaction(factory) as session:
@@ -208,11 +215,10 @@ def test_a_delivery_claimed_by_a_sender_that_died_is_sent_after_its_lease(
     class Died(Exception):
         pass
 
-    class DyingClient(httpx.Client):
-        def post(self, *args: Any, **kwargs: Any) -> Any:
-            raise Died
+    def die(request: httpx.Request) -> httpx.Response:
+        raise Died
 
-    with DyingClient() as dying, pytest.raises(Died):
+    with WebhookSender(transport=httpx.MockTransport(die)) as dying, pytest.raises(Died):
         deliver_pending(factory, dying, clock=lambda: now)
     assert deliver_pending(factory, client, clock=lambda: now + timedelta(seconds=30)) == []  # still leased
     sent = deliver_pending(factory, client, clock=lambda: now + timedelta(seconds=61))

@@ -11,13 +11,12 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from factories import make_dataset
 from groundswell import jobs
-from groundswell.runner.webhooks import SIGNATURE_HEADER, deliver_pending
+from groundswell.runner.webhooks import SIGNATURE_HEADER, WebhookSender, deliver_pending
 from groundswell.store.db import transaction
 from receiver import Receiver
 
@@ -83,8 +82,8 @@ def test_labels_since_is_a_feed_of_final_labels_and_webhooks_get_them_signed(
     listed = client.get("/api/v1/jobs/feed/webhooks", headers=admin).json()
     secret = listed["secret"]
     assert [h["url"] for h in listed["webhooks"]] == [receiver.url] and len(secret) == 64
-    with httpx.Client(timeout=5) as http:
-        assert all(o.delivered for o in deliver_pending(_factory(client), http))
+    with WebhookSender(timeout=5) as sender:
+        assert all(o.delivered for o in deliver_pending(_factory(client), sender))
     assert [line["feed-metadata"]["class-name"] for line in receiver.lines()] == ["neg", "pos"]
     for headers, body in receiver.requests:
         assert headers[SIGNATURE_HEADER] == "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

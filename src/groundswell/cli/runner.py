@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
-import httpx
 import typer
 
 from groundswell.cli._common import console, handle_errors, state
@@ -26,7 +25,7 @@ from groundswell.runner import (
     run_forever,
     run_pending,
 )
-from groundswell.runner.webhooks import deliver_pending, run_deliveries
+from groundswell.runner.webhooks import WebhookSender, deliver_pending, run_deliveries
 from groundswell.store.db import transaction
 from groundswell.telemetry.logs import configure_logging
 
@@ -92,8 +91,8 @@ def runner_command(
             if report is not None:
                 for outcome in outcomes:
                     report(outcome)
-            with httpx.Client(timeout=10.0) as client:
-                sent = deliver_pending(factory, client)
+            with WebhookSender() as sender:
+                sent = deliver_pending(factory, sender)
             with transaction(factory) as session:
                 counts = queue_counts(session)
             delivered = sum(o.delivered for o in sent)

@@ -27,11 +27,11 @@ import json
 import logging
 import random
 import threading
+from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
 from sqlalchemy import select, update
@@ -55,6 +55,7 @@ __all__ = [
     "EVENT_HEADER",
     "SIGNATURE_HEADER",
     "DeliveryOutcome",
+    "WebhookSender",
     "backoff",
     "deliver_pending",
     "run_deliveries",
@@ -150,41 +151,87 @@ def _claim(session: Session, now: datetime, limit: int) -> list[_Outgoing]:
     return out
 
 
-def _send(client: httpx.Client, outgoing: _Outgoing) -> DeliveryOutcome:
-    if outgoing.body is None:  # the label is gone (its answers withdrawn): nothing left to say
-        return DeliveryOutcome(outgoing.delivery_id, True, None, "label withdrawn before delivery; not sent")
-    headers = {
-        "Content-Type": "application/json",
-        DELIVERY_HEADER: str(outgoing.delivery_id),
-        EVENT_HEADER: str(outgoing.seq),
-        SIGNATURE_HEADER: sign(outgoing.secret or "", outgoing.body),
-        "User-Agent": "groundswell-webhooks",
-    }
-    try:
-        response = client.post(outgoing.url, content=outgoing.body, headers=headers)
-    except httpx.HTTPError as exc:
-        return DeliveryOutcome(outgoing.delivery_id, False, None, f"{type(exc).__name__}: {exc}"[:500])
-    if 200 <= response.status_code < 300:
-        return DeliveryOutcome(outgoing.delivery_id, True, response.status_code, None)
-    return DeliveryOutcome(outgoing.delivery_id, False, response.status_code, f"HTTP {response.status_code}")
+class WebhookSender:
+    """Sends a pass's deliveries: ``httpx.Client`` (redirects not followed: a webhook URL is what it says) and
+    up to ``concurrency`` requests in flight on a small thread pool, so one slow receiver does not hold up the
+    others.
+
+    Why threads and sync httpx rather than asyncio: measured on 2 cores against a local receiver (2,000
+    deliveries, CPU of the sending process), sync httpx one by one 1.35 s, on 8 threads 2.03 s, and
+    ``httpx.AsyncClient`` 3.9 s one by one; the runner shares the machine with the server, so its CPU per
+    delivery is what bounds how fast labels go out.
+    """
+
+    def __init__(
+        self, *, timeout: float = 10.0, concurrency: int = 4, transport: httpx.BaseTransport | None = None
+    ) -> None:
+        self._client = httpx.Client(timeout=timeout, follow_redirects=False, transport=transport)
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="webhook") if concurrency > 1 else None
+
+    def send(self, outgoing: list[_Outgoing]) -> list[DeliveryOutcome]:
+        """Every delivery's outcome, in the order given."""
+        if self._pool is None or len(outgoing) < 2:
+            return [self._send(o) for o in outgoing]
+        return list(self._pool.map(self._send, outgoing))
+
+    def _send(self, outgoing: _Outgoing) -> DeliveryOutcome:
+        if outgoing.body is None:  # the label is gone (its answers withdrawn): nothing left to say
+            return DeliveryOutcome(outgoing.delivery_id, True, None, "label withdrawn before delivery; not sent")
+        headers = {
+            "Content-Type": "application/json",
+            DELIVERY_HEADER: str(outgoing.delivery_id),
+            EVENT_HEADER: str(outgoing.seq),
+            SIGNATURE_HEADER: sign(outgoing.secret or "", outgoing.body),
+            "User-Agent": "groundswell-webhooks",
+        }
+        try:
+            response = self._client.post(outgoing.url, content=outgoing.body, headers=headers)
+        except httpx.HTTPError as exc:
+            return DeliveryOutcome(outgoing.delivery_id, False, None, f"{type(exc).__name__}: {exc}"[:500])
+        if 200 <= response.status_code < 300:
+            return DeliveryOutcome(outgoing.delivery_id, True, response.status_code, None)
+        return DeliveryOutcome(outgoing.delivery_id, False, response.status_code, f"HTTP {response.status_code}")
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+        self._client.close()
+
+    def __enter__(self) -> WebhookSender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _record(session: Session, outcomes: list[DeliveryOutcome], attempts: dict[int, int], now: datetime) -> None:
+    """Delivered ones in one statement per status (nearly all share one); failures one by one, each with its
+    own backoff."""
+    delivered: dict[tuple[int | None, str | None], list[int]] = defaultdict(list)
     for outcome in outcomes:
-        values: dict[str, Any] = {"last_status": outcome.status, "last_error": outcome.error}
         if outcome.delivered:
-            values["delivered_at"] = now
-        else:
-            values["next_attempt_at"] = now + timedelta(seconds=backoff(attempts[outcome.delivery_id]))
-        session.execute(update(WebhookDelivery).where(WebhookDelivery.id == outcome.delivery_id).values(**values))
+            delivered[(outcome.status, outcome.error)].append(outcome.delivery_id)
+            continue
+        retry_at = now + timedelta(seconds=backoff(attempts[outcome.delivery_id]))
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == outcome.delivery_id)
+            .values(last_status=outcome.status, last_error=outcome.error, next_attempt_at=retry_at)
+        )
+    for (status, error), ids in delivered.items():
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id.in_(ids))
+            .values(delivered_at=now, last_status=status, last_error=error)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def deliver_pending(
     factory: sessionmaker[Session],
-    client: httpx.Client,
+    sender: WebhookSender,
     *,
     limit: int = 200,
-    pool: ThreadPoolExecutor | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> list[DeliveryOutcome]:
     """One pass: number new events, claim up to ``limit`` due deliveries, send them, record the outcomes."""
@@ -193,10 +240,7 @@ def deliver_pending(
         claimed = _claim(session, clock(), limit)
     if not claimed:
         return []
-    if pool is not None and len(claimed) > 1:
-        outcomes = list(pool.map(lambda o: _send(client, o), claimed))
-    else:
-        outcomes = [_send(client, o) for o in claimed]
+    outcomes = sender.send(claimed)
     with transaction(factory) as session:
         _record(session, outcomes, {o.delivery_id: o.attempts for o in claimed}, clock())
     failed = [o for o in outcomes if not o.delivered]
@@ -211,17 +255,14 @@ def run_deliveries(
     stop: threading.Event | None = None,
     poll: float = 0.25,
     timeout: float = 10.0,
-    concurrency: int = 8,
+    concurrency: int = 4,
 ) -> None:
     """Deliver until ``stop`` is set, pausing ``poll`` seconds whenever nothing was due (the runner's thread)."""
     stop = stop or threading.Event()
-    with (
-        httpx.Client(timeout=timeout, follow_redirects=False) as client,
-        ThreadPoolExecutor(concurrency, thread_name_prefix="webhook") as pool,
-    ):
+    with WebhookSender(timeout=timeout, concurrency=concurrency) as sender:
         while not stop.is_set():
             try:
-                outcomes = deliver_pending(factory, client, pool=pool)
+                outcomes = deliver_pending(factory, sender)
             except Exception:  # a database hiccup must not end deliveries; log and try again after the pause
                 log.exception("webhooks: could not deliver")
                 outcomes = []

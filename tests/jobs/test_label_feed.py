@@ -13,14 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, event, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from factories import answer, make_job, make_workers, take
+from factories import answer, make_dataset, make_job, make_workers, take
 from groundswell import jobs
 from groundswell.errors import InvalidInputError, NotFoundError
 from groundswell.jobs import NoTask
 from groundswell.jobs.label_feed import feed_page, parse_since, sequence_events
+from groundswell.jobs.setup import prepare_store
 from groundswell.jobs.webhooks import add_webhook, list_webhooks, remove_webhook
 from groundswell.runner.webhooks import (
     DELIVERY_HEADER,
@@ -31,7 +32,7 @@ from groundswell.runner.webhooks import (
 )
 from groundswell.store import make_engine, make_session_factory
 from groundswell.store.db import transaction
-from groundswell.store.tables import ConsolidatedLabel, LabelEvent, WebhookDelivery, utcnow
+from groundswell.store.tables import ConsolidatedLabel, JobItem, LabelEvent, WebhookDelivery, utcnow
 from receiver import Receiver
 
 
@@ -249,3 +250,48 @@ def test_a_job_created_with_webhooks_owes_them_its_labels(factory: sessionmaker[
         assert sequence_events(session) == 0
         seqs = session.scalars(select(LabelEvent.seq).order_by(LabelEvent.id)).all()
     assert seqs == sorted(seqs) and len(set(seqs)) == 10
+
+
+def test_an_event_that_commits_between_the_sequencers_statements_is_numbered_and_owed(postgres_url: str) -> None:
+    """PostgreSQL (READ COMMITTED: each statement its own snapshot): an event with a lower id that commits after
+    the sequencer read the unnumbered ids, but before it numbers them, is numbered and owed to the webhook too."""
+    engine = make_engine(postgres_url)
+    prepare_store(engine)
+    factory = make_session_factory(engine)
+    try:
+        job = make_job(factory, make_dataset(factory), "late", workers_per_item=1, webhooks=["http://127.0.0.1:9/h"])
+        with factory() as session:
+            job_id = jobs.get_job(session, job).id
+            first, second = session.scalars(select(JobItem.item_id).order_by(JobItem.item_id).limit(2)).all()
+        late = engine.connect()
+        late_transaction = late.begin()
+        _finalize(late, job_id, first)  # its event gets the lower id, and stays uncommitted for now
+        with transaction(factory) as session:
+            _finalize(session, job_id, second)
+
+        def commit_late(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.lstrip().upper().startswith("UPDATE LABEL_EVENTS") and late_transaction.is_active:
+                late_transaction.commit()
+
+        event.listen(engine, "before_cursor_execute", commit_late)
+        try:
+            with transaction(factory) as session:
+                assert sequence_events(session) == 2
+        finally:
+            event.remove(engine, "before_cursor_execute", commit_late)
+            late.close()
+        with factory() as session:
+            owed = session.scalars(select(LabelEvent.item_id).join(WebhookDelivery).order_by(LabelEvent.seq)).all()
+        assert owed == [first, second]  # both owed; one transaction numbers them together, in id order
+    finally:
+        engine.dispose()
+
+
+def _finalize(connection: Any, job_id: int, item_id: int) -> None:
+    connection.execute(update(JobItem).where(JobItem.item_id == item_id).values(is_done=True))
+    connection.execute(
+        insert(ConsolidatedLabel).values(
+            job_id=job_id, item_id=item_id, label="positive", class_index=2, confidence=1.0, method="mv",
+            human_annotated=True, judgment_count=1, updated_at=utcnow(),
+        )
+    )  # fmt: skip

@@ -67,12 +67,16 @@ def sequence_events(session: Session, *, now: datetime | None = None, limit: int
         .where(LabelEvent.seq.is_(None), LabelEvent.id <= ids[-1])
         .subquery()
     )
-    session.execute(
+    # Under READ COMMITTED this statement sees events committed since the SELECT above (an earlier id that
+    # committed late), and numbers them too: the seqs it returns, not len(ids), say which events are new.
+    given = session.scalars(
         update(LabelEvent)
         .where(LabelEvent.id == numbered.c.id)
         .values(seq=numbered.c.seq)
+        .returning(LabelEvent.seq)
         .execution_options(synchronize_session=False)
-    )
+    ).all()
+    top = max((int(seq) for seq in given if seq is not None), default=base)
     stamp = now or utcnow()
     owed = (
         select(
@@ -83,7 +87,7 @@ def sequence_events(session: Session, *, now: datetime | None = None, limit: int
             literal(stamp, type_=WebhookDelivery.created_at.type),
         )
         .join(Webhook, Webhook.job_id == LabelEvent.job_id)
-        .where(LabelEvent.seq > base, LabelEvent.seq <= base + len(ids))
+        .where(LabelEvent.seq > base, LabelEvent.seq <= top)
         .order_by(LabelEvent.seq, Webhook.id)  # delivery ids in feed order, so they are sent in it
     )
     session.execute(
@@ -91,7 +95,7 @@ def sequence_events(session: Session, *, now: datetime | None = None, limit: int
             ["webhook_id", "event_id", "attempts", "next_attempt_at", "created_at"], owed
         )
     )
-    return len(ids)
+    return top - base
 
 
 def parse_since(value: str | int | None) -> int:

@@ -45,6 +45,7 @@ bench: install
 	scripts/with-test-postgres $(BIN)/python bench/annotate_load.py --seconds 10 --warmup 2 --repeats 3
 	scripts/with-test-postgres $(BIN)/python bench/annotate_cpu.py
 	scripts/with-test-postgres $(BIN)/python bench/soak.py --items 100000 --annotators 64 --seconds 600
+	scripts/with-test-postgres $(BIN)/python bench/stream_bench.py --seconds 60 --rate 2000 --annotators 16
 	$(BIN)/python bench/autolabel_ceiling.py
 
 clean:

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from groundswell import jobs
-from groundswell.cli import job_webhooks
+from groundswell.cli import job_drift, job_webhooks
 from groundswell.cli._common import console, err_console, handle_errors, state
 from groundswell.consolidate import METHODS
 from groundswell.domain import InputFormat
@@ -538,3 +538,4 @@ app.command("consolidate")(consolidate_command)
 app.command("export")(export_command)
 
 app.add_typer(job_webhooks.app, name="webhook")
+app.command("drift")(job_drift.drift_command)

@@ -218,3 +218,23 @@ class WebhookCreated(WebhookPublic):
 class WebhookListPublic(BaseModel):
     webhooks: list[WebhookPublic]
     secret: str | None = Field(description="The job's signing key (null until its first webhook).")
+
+
+class DriftDayPublic(BaseModel):
+    day: str = Field(description="UTC date (YYYY-MM-DD) on which these labels became final.")
+    labels: int
+    shares: dict[str, float] = Field(description="Share of the day's labels per label.")
+    machine_share: float
+    reviewed: int = Field(description="Tweets people labeled that carry a model vote.")
+    agreement: float | None = Field(description="Model–human agreement on them (null when none).")
+    warning: str | None
+
+
+class DriftPublic(BaseModel):
+    """A job's labels day by day (oldest first) and the model's agreement with people."""
+
+    job: str
+    days: list[DriftDayPublic]
+    agreement: float | None = Field(description="Agreement over the whole window.")
+    floor: float | None = Field(description="The level a day's agreement is held to.")
+    warnings: list[str]

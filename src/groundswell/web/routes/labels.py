@@ -17,10 +17,11 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from groundswell import jobs
+from groundswell.jobs.drift import drift_report
 from groundswell.jobs.exports import export_job
 from groundswell.jobs.label_browser import LabelFilter, label_page
 from groundswell.jobs.label_feed import FeedRow, feed_page, parse_since
-from groundswell.web.admin_schemas import LabelPagePublic, LabelPublic
+from groundswell.web.admin_schemas import DriftDayPublic, DriftPublic, LabelPagePublic, LabelPublic
 from groundswell.web.deps import CredentialsDep, StoreDep, caller
 from groundswell.web.routes.common import (
     ADMIN_ONLY,
@@ -171,3 +172,29 @@ async def export_job_results(
         filename=f"{name.lower()}-{suffix}",
         background=BackgroundTask(os.unlink, path),
     )
+
+
+@router.get("/jobs/{name}/drift", response_model=DriftPublic, responses=ONE_OF_MANY)
+def job_drift(
+    name: JobName,
+    store: StoreDep,
+    creds: CredentialsDep,
+    days: Annotated[int, Query(ge=1, le=366, description="UTC days up to today.")] = 14,
+    agreement_floor: Annotated[
+        float | None,
+        Query(ge=0, le=1, description="Warn below this agreement (default: 10 points under the window's own)."),
+    ] = None,
+) -> DriftPublic:
+    """Per UTC day: labels made final, the share of each label, the share the model labeled, and the model's
+    agreement with people on the tweets they labeled; a warning for each day below the floor."""
+    with caller(store, creds, admin=True) as call:
+        report = drift_report(
+            call.session, jobs.get_job(call.session, name), days=days, agreement_floor=agreement_floor
+        )
+        return DriftPublic(
+            job=report.job,
+            days=[DriftDayPublic(**day.as_dict()) for day in report.days],
+            agreement=report.agreement,
+            floor=report.floor,
+            warnings=report.warnings,
+        )

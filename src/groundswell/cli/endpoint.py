@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from groundswell.cli._common import console, err_console, handle_errors, state
 from groundswell.errors import UsageError
+from groundswell.jobs import get_job
 from groundswell.ml import read_card
 from groundswell.serve import EndpointConfig, predict_file, run_endpoint
 from groundswell.serve.batch import ENGINES
@@ -37,6 +38,14 @@ def serve_command(
     ] = 2.0,
     max_batch: Annotated[int, typer.Option(help="Most tweets predicted together in one micro-batch.")] = 512,
     max_wait_ms: Annotated[float, typer.Option(help="Under load, how long a micro-batch waits to fill.")] = 1.0,
+    review_job: Annotated[
+        str | None,
+        typer.Option(
+            help="A streaming job: tweets predicted with confidence below --review-below are also appended to it "
+            "for people to label (the answer still goes out at once)."
+        ),
+    ] = None,
+    review_below: Annotated[float, typer.Option(help="With --review-job: the confidence under which.")] = 0.8,
 ) -> None:
     """Serve GET /ping, POST /invocations (JSON, JSON Lines, CSV) and /predict until interrupted.
 
@@ -46,11 +55,19 @@ def serve_command(
       groundswell endpoint serve models/launch-v1 --port 8080 --workers 2
       curl -s localhost:8080/invocations -H 'Content-Type: application/json' -d '{"instances": ["love it"]}'
       curl -s 'localhost:8080/predict?text=what+a+day'
+      groundswell endpoint serve models/launch-v1 --review-job brand-watch --review-below 0.8
     """
     with handle_errors():
         card = read_card(model_dir)
         if workers < 1:
             raise UsageError("--workers must be at least 1")
+        if review_job is not None:
+            if not 0.0 < review_below <= 1.0:
+                raise UsageError(f"--review-below must be in (0, 1], got {review_below}")
+            with state(ctx).store()() as session:  # refuse a missing or batch job before serving anything
+                found = get_job(session, review_job)
+                if not (found.settings or {}).get("streaming"):
+                    raise UsageError(f"job {found.name!r} is not a streaming job: create one with --streaming")
         settings = state(ctx).settings
         banner = (
             f"Serving {card.model_type} ({', '.join(card.labels)}) from {model_dir} on http://{host}:{port} "
@@ -71,6 +88,9 @@ def serve_command(
             workers=workers,
             log_format=settings.log_format,
             metrics=settings.metrics,
+            review_job=review_job,
+            review_below=review_below,
+            database_url=settings.database_url if review_job is not None else None,
         )
         run_endpoint(config, host=host, port=port, log_level="warning")
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
-from groundswell.errors import GroundswellError, error_body
+from groundswell.errors import GroundswellError, UsageError, error_body
 from groundswell.serve.batcher import MicroBatcher
 from groundswell.serve.capture import DataCapture
 from groundswell.serve.codecs import (
@@ -35,6 +35,7 @@ from groundswell.serve.codecs import (
     parse_body,
 )
 from groundswell.serve.predictor import ModelHolder, Prediction, Predictor, creation_date
+from groundswell.serve.review import ReviewQueue
 from groundswell.telemetry.http import CONTENT_TYPE, RequestTelemetry, exposition, request_id_of
 
 __all__ = ["EndpointState", "make_app", "make_router"]
@@ -62,6 +63,8 @@ class EndpointState:
         self.holder = holder
         self.capture = capture
         self.workers = workers
+        #: Low-confidence tweets go to people (``serve.review``); set at start-up in each server process.
+        self.review: ReviewQueue | None = None
         self.batcher: MicroBatcher[_Result] = MicroBatcher(self._predict, max_batch=max_batch, max_wait_s=max_wait_s)
 
     def _predict(self, texts: Sequence[str]) -> list[_Result]:
@@ -143,6 +146,8 @@ def make_router(model: EndpointState | ModelHolder | Predictor) -> APIRouter:
         except BodyError as exc:
             return _error(exc.status, exc.message)
         predictions, predictor = await endpoint.predict(parsed.texts)
+        if endpoint.review is not None:
+            endpoint.review.offer(parsed.texts, predictions)
         card = predictor.card
         payload, out_type = encode_predictions(
             parsed,
@@ -182,6 +187,8 @@ def make_router(model: EndpointState | ModelHolder | Predictor) -> APIRouter:
         if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
             return _error(400, "give a non-empty text, e.g. /predict?text=what+a+great+day")
         predictions, predictor = await endpoint.predict(texts)
+        if endpoint.review is not None:
+            endpoint.review.offer(texts, predictions)
         body = [{"text": t, **p.to_json(predictor.labels)} for t, p in zip(texts, predictions, strict=True)]
         return Response(json.dumps(body if len(body) > 1 else body[0], indent=2, ensure_ascii=False), media_type=JSON)
 
@@ -198,6 +205,9 @@ def make_app(
     max_wait_s: float = 0.001,
     workers: int = 1,
     metrics: bool = True,
+    review_job: str | None = None,
+    review_below: float = 0.8,
+    database_url: str | None = None,
 ) -> FastAPI:
     """A standalone endpoint app. Given a directory, the model loads in the background after start-up
     (``/ping`` answers 503 until then); with ``reload_interval_s`` the directory is watched and a newly written
@@ -219,9 +229,21 @@ def make_app(
             tasks.append(asyncio.create_task(_load(holder)))
         if reload_interval_s > 0:
             tasks.append(asyncio.create_task(_watch(holder, reload_interval_s)))
+        engine = None
+        if review_job is not None:
+            from groundswell.store import make_engine, make_session_factory
+
+            if database_url is None:
+                raise UsageError("--review-job needs the labeling store (GROUNDSWELL_DATABASE_URL)")
+            engine = make_engine(database_url)
+            endpoint.review = ReviewQueue(make_session_factory(engine), review_job, review_below)
         try:
             yield
         finally:
+            if endpoint.review is not None:
+                endpoint.review.close()
+            if engine is not None:
+                engine.dispose()
             for task in tasks:
                 task.cancel()
             await endpoint.batcher.close()

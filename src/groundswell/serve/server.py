@@ -36,6 +36,9 @@ class EndpointConfig:
     workers: int = 1
     log_format: LogFormat = "text"
     metrics: bool = True
+    review_job: str | None = None
+    review_below: float = 0.8
+    database_url: str | None = None
 
 
 def app_from_env() -> FastAPI:
@@ -51,6 +54,9 @@ def app_from_env() -> FastAPI:
         max_wait_s=config.max_wait_s,
         workers=config.workers,
         metrics=config.metrics,
+        review_job=config.review_job,
+        review_below=config.review_below,
+        database_url=config.database_url,
     )
 
 

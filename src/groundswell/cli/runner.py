@@ -63,8 +63,9 @@ def runner_command(
     ] = STALE_AFTER.total_seconds(),
 ) -> None:
     """Run background work: full consolidation of jobs with new answers (periodically and at job end),
-    automated-labeling rounds (their models saved under DATA_DIR/models), dynamic-redundancy reviews, and the
-    jobs' webhook deliveries (each final label POSTed, retried until the receiver answers 2xx).
+    automated-labeling rounds (their models saved under DATA_DIR/models), dynamic-redundancy reviews, model-loop
+    retrains (`job model-loop`), and the jobs' webhook deliveries (each final label POSTed, retried until the
+    receiver answers 2xx).
 
     Examples:
       groundswell runner

@@ -15,6 +15,9 @@ the last round used, whichever is more (each round retrains on all of them).
 Scheduling of dynamic-redundancy reviews (``jobs.redundancy.schedule_redundancy_reviews``): for jobs under
 the ``posterior`` rule, a review whenever answers arrived since the last one.
 
+Scheduling of model-loop retrains (``train.loop.schedule_retrains``): for jobs with a model loop, a retrain
+each time their final human labels grew by the loop's ``every`` since the last candidate.
+
 The three built-in handlers are staged (``runner.staged``): each reads what it needs in a short read-only
 transaction, computes (trains, fits, chooses) with no transaction open, then writes its results in a short
 transaction together with marking the row done, so a crash never leaves half-written labels behind a "done"
@@ -69,6 +72,8 @@ from groundswell.runner.staged import LostClaim, Staged, requeue, run_staged
 from groundswell.store.db import transaction
 from groundswell.store.queue import StaleWork
 from groundswell.store.tables import ConsolidatedLabel, Job, Judgment, Work, utcnow
+from groundswell.train import loop as model_loop
+from groundswell.train.loop import RETRAIN_WORK
 
 __all__ = [
     "DEFAULT_EVERY",
@@ -124,6 +129,15 @@ def _auto_label_in(artifact_dir: Path | None) -> Staged:
     )
 
 
+def _retrain_in(artifact_dir: Path | None) -> Staged:
+    assert_job = _job_of  # the row names its job; read_retrain refuses one without a model loop
+    return Staged(
+        read=lambda session, work: model_loop.read_retrain(session, assert_job(session, work).id, artifact_dir),
+        compute=model_loop.compute_retrain,
+        write=lambda session, work, computed: model_loop.write_retrain(session, computed).as_dict(),
+    )
+
+
 def _review() -> Staged:
     return Staged(
         read=lambda session, work: redundancy.read_review(session, _job_of(session, work)),
@@ -139,6 +153,7 @@ def make_handlers(*, artifact_dir: Path | None = None) -> dict[str, Handler]:
         CONSOLIDATE_WORK: _consolidate(),
         AUTO_LABEL_WORK: _auto_label_in(artifact_dir),
         REVIEW_WORK: _review(),
+        RETRAIN_WORK: _retrain_in(artifact_dir),
     }
 
 
@@ -339,6 +354,7 @@ def run_pending(
             schedule_consolidations(session, every=every, now=now)
             schedule_auto_label_rounds(session, now=now)
             schedule_redundancy_reviews(session, now=now)
+            model_loop.schedule_retrains(session)
     outcomes: list[WorkOutcome] = []
     while limit is None or len(outcomes) < limit:
         outcome = run_one(factory, runner_id, handlers=handlers, now=now, stale_after=stale_after)

@@ -45,19 +45,26 @@ def job_training_data(
 ) -> tuple[int, TrainingData]:
     """The job's id and its consolidated labels as training data, in item order (so the hash is stable)."""
     with factory() as session:
-        found = find_job(session, job)
-        schema = session.get(LabelSchema, found.label_schema_id)
-        labels = [str(x) for x in (schema.labels if schema is not None else [])]
-        query = (
-            select(Item.text, ConsolidatedLabel.class_index, ConsolidatedLabel.label, ConsolidatedLabel.confidence)
-            .join(Item, Item.id == ConsolidatedLabel.item_id)
-            .where(ConsolidatedLabel.job_id == found.id)
-            .order_by(ConsolidatedLabel.item_id)
-        )
-        if human_only:
-            query = query.where(ConsolidatedLabel.human_annotated.is_(True))
-        rows = session.execute(query).all()
-        job_id, job_name, attribute = found.id, found.name, found.label_attribute_name
+        return job_training_data_in(session, job, human_only=human_only, weight_by_confidence=weight_by_confidence)
+
+
+def job_training_data_in(
+    session: Session, job: str | int, *, human_only: bool = False, weight_by_confidence: bool = False
+) -> tuple[int, TrainingData]:
+    """:func:`job_training_data` within a session the caller holds."""
+    found = find_job(session, job)
+    schema = session.get(LabelSchema, found.label_schema_id)
+    labels = [str(x) for x in (schema.labels if schema is not None else [])]
+    query = (
+        select(Item.text, ConsolidatedLabel.class_index, ConsolidatedLabel.label, ConsolidatedLabel.confidence)
+        .join(Item, Item.id == ConsolidatedLabel.item_id)
+        .where(ConsolidatedLabel.job_id == found.id)
+        .order_by(ConsolidatedLabel.item_id)
+    )
+    if human_only:
+        query = query.where(ConsolidatedLabel.human_annotated.is_(True))
+    rows = session.execute(query).all()
+    job_id, job_name, attribute = found.id, found.name, found.label_attribute_name
     if not rows:
         which = "human-consolidated" if human_only else "consolidated"
         raise InvalidInputError(f"job {job_name!r} has no {which} labels yet; consolidate the job's judgments first")

@@ -238,3 +238,18 @@ class DriftPublic(BaseModel):
     agreement: float | None = Field(description="Agreement over the whole window.")
     floor: float | None = Field(description="The level a day's agreement is held to.")
     warnings: list[str]
+
+
+class ModelVersionPublic(BaseModel):
+    """A model the job's loop trained (or a restore): what trained it, its scores, whether it was promoted."""
+
+    id: int
+    kind: str = Field(description="'loop' (a candidate the runner trained) or 'restore'.")
+    model_type: str
+    created_at: datetime
+    training_size: int | None
+    artifact_uri: str
+    metrics: dict[str, Any] = Field(
+        description="labels_seen, train_labels, holdout_labels, holdout_macro_recall, served_macro_recall, "
+        "promoted, promoted_by, decision (and restored_from for a restore)."
+    )

@@ -1,0 +1,110 @@
+"""The model loop (issue 16, item 3, second half) on each database: the runner retrains a job's model as its
+human labels grow, promotes a candidate only if it scores at least as well as the served one on a fixed
+held-out set, records every version, and restores one on request (CLI and API)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
+
+from groundswell import jobs
+from groundswell.cli import app as cli
+from groundswell.ml import CARD_FILE
+from groundswell.runner import make_handlers, run_pending
+from groundswell.settings import Settings
+from groundswell.store.db import transaction
+from groundswell.store.tables import ConsolidatedLabel, Dataset, Item, JobItem, ModelVersion, utcnow
+from groundswell.train.loop import RETRAIN_WORK, _held_out, retrain_job, schedule_retrains, set_model_loop
+from groundswell.web.app import create_app
+
+LABELS = ["negative", "neutral", "positive"]
+TEMPLATES = [
+    ["hate this {}", "awful {} today", "so angry about the {}", "worst {} ever", "terrible {} again"],
+    ["the {} is on tv at 9", "new {} announced", "reading about the {}", "the {} starts monday", "{} update out"],
+    ["love this {}", "great {} today", "so happy with the {}", "best {} ever", "awesome {} again"],
+]
+THINGS = ["phone", "movie", "game", "match", "album", "show", "laptop", "song", "team", "book", "car", "series"]
+
+
+def _labeled_job(factory: sessionmaker[Session], served: Path) -> tuple[int, dict[str, int]]:
+    """A streaming-free job over 180 toy tweets, every one labeled by people; its model loop serves ``served``."""
+    pairs = [(t.format(x), c) for c, group in enumerate(TEMPLATES) for t in group for x in THINGS]
+    with transaction(factory) as session:
+        dataset = Dataset(name="toy")
+        session.add(dataset)
+        session.flush()
+        session.add_all(
+            Item(dataset_id=dataset.id, external_id=str(i), text=t, content_hash=f"{i:032d}")
+            for i, (t, _) in enumerate(pairs)
+        )
+    with transaction(factory) as session:
+        job = jobs.create_job(session, jobs.JobSpec(name="loop", dataset="toy", labels=LABELS, workers_per_item=1))
+        truth = dict(pairs)
+        for item_id, text in session.execute(select(Item.id, Item.text)).all():
+            session.execute(update(JobItem).where(JobItem.item_id == item_id).values(is_done=True))
+            session.execute(
+                insert(ConsolidatedLabel).values(
+                    job_id=job.id, item_id=item_id, label=LABELS[truth[text]], class_index=truth[text],
+                    confidence=1.0, method="mv", human_annotated=True, judgment_count=1, updated_at=utcnow(),
+                )
+            )  # fmt: skip
+        set_model_loop(session, job, served, every=100)
+        return job.id, truth
+
+
+def test_the_runner_retrains_promotes_what_is_not_worse_and_a_version_can_be_restored(
+    store_url: str, factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    served = tmp_path / "served"
+    job_id, truth = _labeled_job(factory, served)
+    handlers = make_handlers(artifact_dir=tmp_path / "models")
+    first = [o for o in run_pending(factory, handlers=handlers) if o.kind == RETRAIN_WORK]
+    assert [o.state.value for o in first] == ["done"], first
+    assert first[0].result is not None and first[0].result["promoted"] and (served / CARD_FILE).exists()
+    assert first[0].result["reason"] == "runner: no model served yet"
+    with transaction(factory) as session:
+        assert schedule_retrains(session) == 0  # no new labels since
+    promoted_card = (served / CARD_FILE).read_bytes()
+
+    # People now disagree with the past on every tweet the loop trains on (not the held-out ones): the next
+    # candidate learns the wrong labels, scores worse on the held-out tweets and is not promoted.
+    with transaction(factory) as session:
+        rows = session.execute(select(Item.id, Item.text)).all()
+        held = _held_out([t for _, t in rows])
+        for (item_id, text), is_held in zip(rows, held, strict=True):
+            if not is_held:
+                wrong = (truth[text] + 1) % 3
+                session.execute(
+                    update(ConsolidatedLabel)
+                    .where(ConsolidatedLabel.item_id == item_id)
+                    .values(label=LABELS[wrong], class_index=wrong)
+                )
+    worse = retrain_job(factory, job_id)
+    assert not worse.promoted and worse.current_score is not None and worse.candidate_score < worse.current_score
+    assert (served / CARD_FILE).read_bytes() == promoted_card
+
+    env = {"GROUNDSWELL_DATABASE_URL": store_url, "GROUNDSWELL_DATA_DIR": str(tmp_path)}
+    listed = CliRunner().invoke(cli, ["job", "models", "loop"], env=env)
+    out = " ".join(listed.output.split())
+    assert listed.exit_code == 0 and "│ 0.000 │ 1.000 │ no │" in out and "│ 1.000 │ – │ yes │" in out, out
+    assert "kept the served model: the candidate is worse (0.0000 < 1.0000)" in out, out
+    with TestClient(create_app(Settings(database_url=store_url, data_dir=tmp_path))) as client:
+        with transaction(client.app.state.factory) as session:  # type: ignore[attr-defined]
+            _, key = jobs.create_admin(session, "boss@example.org")
+        headers = {"Authorization": f"Bearer {key}"}
+        versions: list[dict[str, Any]] = client.get("/api/v1/jobs/loop/models", headers=headers).json()
+        assert [(v["kind"], v["metrics"]["promoted"]) for v in versions] == [("loop", False), ("loop", True)]
+        (served / CARD_FILE).unlink()  # as if someone broke the served folder
+        restored = client.post(f"/api/v1/jobs/loop/models/{versions[1]['id']}/restore", headers=headers)
+        assert restored.status_code == 200, restored.text
+        assert restored.json()["metrics"]["restored_from"] == versions[1]["id"]
+        assert client.post("/api/v1/jobs/loop/models/99999/restore", headers=headers).status_code == 404
+    assert (served / CARD_FILE).read_bytes() == promoted_card
+    with factory() as session:
+        kinds = session.scalars(select(ModelVersion.purpose).order_by(ModelVersion.id)).all()
+    assert kinds == ["loop", "loop", "restore"]

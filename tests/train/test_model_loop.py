@@ -108,3 +108,40 @@ def test_the_runner_retrains_promotes_what_is_not_worse_and_a_version_can_be_res
     with factory() as session:
         kinds = session.scalars(select(ModelVersion.purpose).order_by(ModelVersion.id)).all()
     assert kinds == ["loop", "loop", "restore"]
+
+
+def test_models_trained_from_a_job_over_the_api_as_background_work(
+    store_url: str, factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Issue 15's model and consolidation routes: POST /jobs/{name}/models queues a training run the runner
+    does; /work/{id} follows it; the job's models and one model's card are listed; consolidation runs now."""
+    _labeled_job(factory, tmp_path / "served")
+    with TestClient(create_app(Settings(database_url=store_url, data_dir=tmp_path))) as client:
+        with transaction(client.app.state.factory) as session:  # type: ignore[attr-defined]
+            _, key = jobs.create_admin(session, "boss@example.org")
+        headers = {"Authorization": f"Bearer {key}"}
+        queued = client.post("/api/v1/jobs/loop/models", json={"name": "first"}, headers=headers)
+        assert queued.status_code == 202, queued.text
+        work = queued.json()
+        assert (work["kind"], work["state"], work["payload"]) == (
+            "train",
+            "queued",
+            {"name": "first", "model_type": "tfidf-linear"},
+        )
+        outcomes = run_pending(factory, handlers=make_handlers(artifact_dir=tmp_path / "models"))
+        assert "done" in {o.state.value for o in outcomes if o.kind == "train"}
+        done = client.get(f"/api/v1/work/{work['id']}", headers=headers).json()
+        assert done["state"] == "done" and done["result"]["artifact_uri"].endswith("models/trained/first")
+        version = done["result"]["model_version_id"]
+        listed = client.get("/api/v1/jobs/loop/models", headers=headers).json()
+        assert [(m["id"], m["kind"]) for m in listed if m["kind"] == "trained"] == [(version, "trained")]
+        detail = client.get(f"/api/v1/models/{version}", headers=headers).json()
+        assert detail["card"]["labels"] == LABELS and detail["card"]["model_type"] == "tfidf-linear"
+        assert detail["metrics"] == detail["card"]["metrics"]
+        bad = client.post("/api/v1/jobs/loop/models", json={"model_type": "gpt"}, headers=headers)
+        assert bad.status_code == 422
+        assert client.get("/api/v1/work/999999", headers=headers).status_code == 404
+        assert client.get("/api/v1/models/99999", headers=headers).status_code == 404
+        report = client.post("/api/v1/jobs/loop/consolidate", json={"method": "mv"}, headers=headers)
+        assert report.status_code == 200, report.text
+        assert (report.json()["method"], report.json()["items_labeled"]) == ("mv", 0)  # no answers: labels are set

@@ -72,7 +72,9 @@ from groundswell.runner.staged import LostClaim, Staged, requeue, run_staged
 from groundswell.store.db import transaction
 from groundswell.store.queue import StaleWork
 from groundswell.store.tables import ConsolidatedLabel, Job, Judgment, Work, utcnow
+from groundswell.train import background
 from groundswell.train import loop as model_loop
+from groundswell.train.background import TRAIN_WORK
 from groundswell.train.loop import RETRAIN_WORK
 
 __all__ = [
@@ -154,6 +156,11 @@ def make_handlers(*, artifact_dir: Path | None = None) -> dict[str, Handler]:
         AUTO_LABEL_WORK: _auto_label_in(artifact_dir),
         REVIEW_WORK: _review(),
         RETRAIN_WORK: _retrain_in(artifact_dir),
+        TRAIN_WORK: Staged(
+            read=lambda session, work: background.read_training(session, work, artifact_dir),
+            compute=background.compute_training,
+            write=background.write_training,
+        ),
     }
 
 

@@ -88,3 +88,13 @@ def enqueue(
     session.add(work)
     session.flush()
     return work
+
+
+def get_work(session: Session, work_id: int) -> Work:
+    """One row of the queue, or ``NotFoundError``."""
+    from groundswell.errors import NotFoundError
+
+    work = session.get(Work, work_id)
+    if work is None:
+        raise NotFoundError(f"no work {work_id}")
+    return work

@@ -279,12 +279,15 @@ def retrain_job(factory: sessionmaker[Session], job_id: int, artifact_dir: Path 
         return write_retrain(session, computed)
 
 
-def loop_versions(session: Session, job: Job) -> list[ModelVersion]:
-    """The job's loop versions, newest first."""
+def loop_versions(
+    session: Session, job: Job, *, purposes: tuple[str, ...] = (_PURPOSE, "restore")
+) -> list[ModelVersion]:
+    """The job's model versions of these purposes (the loop's by default; ``trained`` for those trained on
+    request), newest first. Auto-label rounds' models are the rounds' own and not listed."""
     return list(
         session.scalars(
             select(ModelVersion)
-            .where(ModelVersion.job_id == job.id, ModelVersion.purpose.in_((_PURPOSE, "restore")))
+            .where(ModelVersion.job_id == job.id, ModelVersion.purpose.in_(purposes))
             .order_by(ModelVersion.id.desc())
         )
     )

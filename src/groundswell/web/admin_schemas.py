@@ -253,3 +253,52 @@ class ModelVersionPublic(BaseModel):
         description="labels_seen, train_labels, holdout_labels, holdout_macro_recall, served_macro_recall, "
         "promoted, promoted_by, decision (and restored_from for a restore)."
     )
+
+
+class ModelTrainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
+        description="Folder name under the data dir's models/trained (default: <job>-<model type>).",
+    )
+    model_type: Literal["tfidf-linear", "embeddings-linear", "transformer"] = "tfidf-linear"
+
+
+class WorkPublic(BaseModel):
+    """A unit of background work: poll it until ``state`` is ``done`` (``result``) or ``failed`` (``error``)."""
+
+    id: int
+    kind: str
+    state: str
+    job_id: int | None
+    payload: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class ModelDetailPublic(ModelVersionPublic):
+    card: dict[str, Any] | None = Field(description="The model card (null when its files are gone).")
+
+
+class ConsolidateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["auto", "mv", "wmv", "ds", "ods", "glad", "mace"] | None = Field(
+        default=None, description="Overrides the job's consolidation method for this run."
+    )
+
+
+class ConsolidationPublic(BaseModel):
+    job: str
+    method: str
+    reason: str
+    items_labeled: int
+    judgments: int
+    workers: int
+    gold_items: int
+    snapshot: datetime
+    seconds: float

@@ -17,14 +17,23 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from groundswell import jobs
+from groundswell.jobs.consolidation import consolidate_job
 from groundswell.jobs.drift import drift_report
 from groundswell.jobs.exports import export_job
 from groundswell.jobs.label_browser import LabelFilter, label_page
 from groundswell.jobs.label_feed import FeedRow, feed_page, parse_since
-from groundswell.web.admin_schemas import DriftDayPublic, DriftPublic, LabelPagePublic, LabelPublic
+from groundswell.web.admin_schemas import (
+    ConsolidateRequest,
+    ConsolidationPublic,
+    DriftDayPublic,
+    DriftPublic,
+    LabelPagePublic,
+    LabelPublic,
+)
 from groundswell.web.deps import CredentialsDep, StoreDep, caller
 from groundswell.web.routes.common import (
     ADMIN_ONLY,
+    CHANGES,
     ONE_OF_MANY,
     CursorQuery,
     JobName,
@@ -198,3 +207,19 @@ def job_drift(
             floor=report.floor,
             warnings=report.warnings,
         )
+
+
+@router.post("/jobs/{name}/consolidate", response_model=ConsolidationPublic, responses=CHANGES)
+async def consolidate(
+    name: JobName, store: StoreDep, creds: CredentialsDep, body: ConsolidateRequest | None = None
+) -> ConsolidationPublic:
+    """Fit the job's consolidation model on all current answers now and store the labels (what
+    ``groundswell job consolidate`` does; the runner also does it as answers arrive)."""
+    method = None if body is None else body.method
+
+    def run() -> ConsolidationPublic:
+        with caller(store, creds, admin=True) as call:
+            report = consolidate_job(call.session, jobs.get_job(call.session, name), method=method)
+            return ConsolidationPublic(**report.as_dict())
+
+    return await run_in_threadpool(run)

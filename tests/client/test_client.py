@@ -230,6 +230,12 @@ def test_final_labels_come_out_by_feed_and_by_webhook_from_a_runner_process(
             while len(hook.requests) < 6 and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert sorted(line["source"] for line in hook.lines()) == sorted(TWEETS)
+            report = job.consolidate("mv")
+            assert (report["method"], report["items_labeled"]) == ("mv", 6)
+            trained = job.train("feed-model", wait=60)  # the runner process trains it
+            assert trained["state"] == "done", trained
+            (model,) = job.models()
+            assert (model["id"], model["kind"]) == (trained["result"]["model_version_id"], "trained")
             (delivered,), _ = job.webhooks()
             assert (delivered.delivered, delivered.pending, delivered.last_status) == (6, 0, 204)
             job.remove_webhook(delivered.id)

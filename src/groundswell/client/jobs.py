@@ -221,6 +221,36 @@ class Job:
         """Stop sending to a webhook."""
         self._client().request("DELETE", f"{self._path}/webhooks/{int(webhook_id)}")
 
+    def consolidate(self, method: str | None = None) -> dict[str, Any]:
+        """Consolidate the job's answers now (``groundswell job consolidate``); the report as a dict."""
+        report: dict[str, Any] = self._client().request(
+            "POST", f"{self._path}/consolidate", json={} if method is None else {"method": method}
+        )
+        return report
+
+    def train(
+        self, name: str | None = None, *, model_type: str = "tfidf-linear", wait: float | None = None
+    ) -> dict[str, Any]:
+        """Train a model on the job's labels as background work (the server's runner trains it). Returns the
+        work row; with ``wait`` (seconds), polls until it is done or failed (its ``result`` names the model
+        version) and raises ``TimeoutError`` if it is neither by then."""
+        body = {"model_type": model_type, **({} if name is None else {"name": name})}
+        work: dict[str, Any] = self._client().request("POST", f"{self._path}/models", json=body)
+        if wait is None:
+            return work
+        deadline = time.monotonic() + wait
+        while work["state"] not in ("done", "failed"):
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"training {work['id']} of job {self.name!r} is {work['state']} after {wait:g} s")
+            time.sleep(0.5)
+            work = self._client().request("GET", f"/work/{int(work['id'])}")
+        return work
+
+    def models(self) -> list[dict[str, Any]]:
+        """The job's models, newest first (trained on request, and its model loop's versions)."""
+        rows: list[dict[str, Any]] = self._client().request("GET", f"{self._path}/models")
+        return rows
+
     def export(self, path: str | os.PathLike[str], format: ExportFormat = "manifest") -> Path:
         """Write the job's results to ``path``, byte for byte what ``groundswell job export --format`` writes:
         Ground Truth's output manifest (JSON Lines), or CSV or Parquet with the same facts. Streamed to disk;

@@ -209,7 +209,7 @@ def test_model_swap_without_downtime(
 
 
 def test_public_names_match_all() -> None:
-    modules = {"app", "batch", "batcher", "capture", "codecs", "predictor", "ray_engine", "server"}
+    modules = {"app", "batch", "batcher", "capture", "codecs", "predictor", "ray_engine", "review", "server"}
     assert {n for n in vars(serve) if not n.startswith("_")} - modules == set(serve.__all__)
 
 

@@ -295,3 +295,31 @@ def _finalize(connection: Any, job_id: int, item_id: int) -> None:
             human_annotated=True, judgment_count=1, updated_at=utcnow(),
         )
     )  # fmt: skip
+
+
+def test_a_receiver_that_is_down_pauses_its_webhook_and_not_the_others(
+    factory: sessionmaker[Session], dataset: str, receiver: Receiver, client: WebhookSender
+) -> None:
+    job = make_job(factory, dataset, "two-hooks", workers_per_item=1)
+    with transaction(factory) as session:
+        the_job = jobs.get_job(session, job)
+        dead, _ = add_webhook(session, the_job, f"http://127.0.0.1:{_free_port()}/gone")
+        add_webhook(session, the_job, receiver.url)
+    (worker,) = make_workers(factory, 1)
+    while not isinstance(task := take(factory, job, worker), NoTask):
+        answer(factory, worker, task)
+    now = utcnow()
+    first = deliver_pending(factory, client, limit=4, clock=lambda: now)  # two labels, to each webhook
+    assert sorted(o.delivered for o in first) == [False, False, True, True]
+    # The dead webhook's other eight wait with the failed ones; the live one's keep going out meanwhile.
+    rest = []
+    while sent := deliver_pending(factory, client, limit=4, clock=lambda: now):
+        rest += sent
+    assert len(rest) == 8 and all(o.delivered for o in rest) and len(receiver.requests) == 10
+    with factory() as session:
+        waiting = session.scalars(
+            select(WebhookDelivery.next_attempt_at).where(
+                WebhookDelivery.webhook_id == dead.id, WebhookDelivery.delivered_at.is_(None)
+            )
+        ).all()
+    assert len(waiting) == 10 and min(waiting) > now

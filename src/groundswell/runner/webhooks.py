@@ -93,6 +93,7 @@ def backoff(attempts: int, rng: random.Random | None = None) -> float:
 @dataclass(frozen=True)
 class _Outgoing:
     delivery_id: int
+    webhook_id: int
     url: str
     seq: int
     body: bytes | None
@@ -129,7 +130,16 @@ def _claim(session: Session, now: datetime, limit: int) -> list[_Outgoing]:
         .execution_options(synchronize_session=False)
     )
     rows = session.execute(
-        select(WebhookDelivery.id, WebhookDelivery.attempts, Webhook.url, LabelEvent.seq, Job, Item, ConsolidatedLabel)
+        select(
+            WebhookDelivery.id,
+            WebhookDelivery.attempts,
+            Webhook.id,
+            Webhook.url,
+            LabelEvent.seq,
+            Job,
+            Item,
+            ConsolidatedLabel,
+        )
         .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
         .join(LabelEvent, LabelEvent.id == WebhookDelivery.event_id)
         .join(Job, Job.id == Webhook.job_id)
@@ -142,12 +152,12 @@ def _claim(session: Session, now: datetime, limit: int) -> list[_Outgoing]:
         .order_by(WebhookDelivery.id)
     ).all()
     out = []
-    for delivery_id, attempts, url, seq, job, item, label in rows:
+    for delivery_id, attempts, webhook_id, url, seq, job, item, label in rows:
         body = None
         if label is not None:
             line = output_line(item, label, job)
             body = json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        out.append(_Outgoing(delivery_id, url, int(seq or 0), body, job.webhook_secret, attempts))
+        out.append(_Outgoing(delivery_id, webhook_id, url, int(seq or 0), body, job.webhook_secret, attempts))
     return out
 
 
@@ -165,7 +175,9 @@ class WebhookSender:
     def __init__(
         self, *, timeout: float = 10.0, concurrency: int = 4, transport: httpx.BaseTransport | None = None
     ) -> None:
-        self._client = httpx.Client(timeout=timeout, follow_redirects=False, transport=transport)
+        # A receiver that does not even accept the connection is known to be down within 3 s.
+        limits = httpx.Timeout(timeout, connect=min(timeout, 3.0))
+        self._client = httpx.Client(timeout=limits, follow_redirects=False, transport=transport)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="webhook") if concurrency > 1 else None
 
     def send(self, outgoing: list[_Outgoing]) -> list[DeliveryOutcome]:
@@ -204,15 +216,24 @@ class WebhookSender:
         self.close()
 
 
-def _record(session: Session, outcomes: list[DeliveryOutcome], attempts: dict[int, int], now: datetime) -> None:
+def _record(session: Session, outcomes: list[DeliveryOutcome], claimed: list[_Outgoing], now: datetime) -> None:
     """Delivered ones in one statement per status (nearly all share one); failures one by one, each with its
-    own backoff."""
+    own backoff. A webhook none of whose deliveries in this pass got through is taken as down: its other
+    waiting deliveries wait as long as the latest of those retries (a circuit breaker), so a dead receiver
+    costs one pass's timeouts per backoff step instead of holding up every pass, and other webhooks' labels
+    go out meanwhile. A receiver that refuses one delivery and takes the others is not paused."""
+    by_id = {o.delivery_id: o for o in claimed}
     delivered: dict[tuple[int | None, str | None], list[int]] = defaultdict(list)
+    failed_until: dict[int, datetime] = {}
+    reached: set[int] = set()
     for outcome in outcomes:
+        webhook = by_id[outcome.delivery_id].webhook_id
         if outcome.delivered:
             delivered[(outcome.status, outcome.error)].append(outcome.delivery_id)
+            reached.add(webhook)
             continue
-        retry_at = now + timedelta(seconds=backoff(attempts[outcome.delivery_id]))
+        retry_at = now + timedelta(seconds=backoff(by_id[outcome.delivery_id].attempts))
+        failed_until[webhook] = max(retry_at, failed_until.get(webhook, retry_at))
         session.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.id == outcome.delivery_id)
@@ -223,6 +244,19 @@ def _record(session: Session, outcomes: list[DeliveryOutcome], attempts: dict[in
             update(WebhookDelivery)
             .where(WebhookDelivery.id.in_(ids))
             .values(delivered_at=now, last_status=status, last_error=error)
+            .execution_options(synchronize_session=False)
+        )
+    for webhook, until in failed_until.items():
+        if webhook in reached:
+            continue
+        session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.webhook_id == webhook,
+                WebhookDelivery.delivered_at.is_(None),
+                WebhookDelivery.next_attempt_at < until,
+            )
+            .values(next_attempt_at=until)
             .execution_options(synchronize_session=False)
         )
 
@@ -242,7 +276,7 @@ def deliver_pending(
         return []
     outcomes = sender.send(claimed)
     with transaction(factory) as session:
-        _record(session, outcomes, {o.delivery_id: o.attempts for o in claimed}, clock())
+        _record(session, outcomes, claimed, clock())
     failed = [o for o in outcomes if not o.delivered]
     if failed:
         log.warning("webhooks: %d of %d deliveries failed (first: %s)", len(failed), len(outcomes), failed[0].error)

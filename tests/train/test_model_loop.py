@@ -4,6 +4,7 @@ held-out set, records every version, and restores one on request (CLI and API)."
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from groundswell.ml import CARD_FILE
 from groundswell.runner import make_handlers, run_pending
 from groundswell.settings import Settings
 from groundswell.store.db import transaction
-from groundswell.store.tables import ConsolidatedLabel, Dataset, Item, JobItem, ModelVersion, utcnow
+from groundswell.store.tables import ConsolidatedLabel, Dataset, Item, Job, JobItem, ModelVersion, utcnow
 from groundswell.train.loop import RETRAIN_WORK, _held_out, retrain_job, schedule_retrains, set_model_loop
 from groundswell.web.app import create_app
 
@@ -145,3 +146,31 @@ def test_models_trained_from_a_job_over_the_api_as_background_work(
         report = client.post("/api/v1/jobs/loop/consolidate", json={"method": "mv"}, headers=headers)
         assert report.status_code == 200, report.text
         assert (report.json()["method"], report.json()["items_labeled"]) == ("mv", 0)  # no answers: labels are set
+
+
+def test_a_schedule_retrains_a_slow_stream_once_its_interval_passed(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    job_id, _ = _labeled_job(factory, tmp_path / "served")
+    retrain_job(factory, job_id)  # the first candidate has seen all 180 labels
+    with transaction(factory) as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        set_model_loop(session, job, tmp_path / "served", every=1000, interval_s=3600)
+        later = utcnow() + timedelta(hours=2)
+        assert schedule_retrains(session, now=later) == 0  # time passed, but no new label
+        dataset_id = session.scalars(select(Dataset.id)).one()
+        item = Item(dataset_id=dataset_id, external_id="new", text="love this new phone", content_hash="n" * 32)
+        session.add(item)
+        session.flush()
+        session.add(JobItem(job_id=job_id, item_id=item.id, judgments_wanted=1, is_done=True))
+        session.add(
+            ConsolidatedLabel(
+                job_id=job_id, item_id=item.id, label="positive", class_index=2, confidence=1.0, method="mv",
+                human_annotated=True, judgment_count=1,
+            )
+        )  # fmt: skip
+    with transaction(factory) as session:
+        assert schedule_retrains(session) == 0  # one new label, 999 short, and the hour has not passed
+        assert schedule_retrains(session, now=later) == 1  # the hour has passed
+        assert schedule_retrains(session, now=later) == 0  # already queued

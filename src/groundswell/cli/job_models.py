@@ -25,6 +25,12 @@ def model_loop_command(
         Path | None, typer.Option(help="The model folder `groundswell endpoint serve` serves; promotions go here.")
     ] = None,
     every: Annotated[int, typer.Option(help="Retrain each time this many more human labels are final.", min=1)] = 500,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            help="Also retrain when this many seconds passed since the last candidate and new labels are final.", min=60
+        ),
+    ] = None,
     off: Annotated[bool, typer.Option("--off", help="Stop retraining this job.")] = False,
 ) -> None:
     """Retrain the job's model in the runner as its human labels grow; promote a candidate into --out only if it
@@ -36,12 +42,14 @@ def model_loop_command(
         if off == (out is not None):
             raise UsageError("give --out FOLDER to turn the loop on, or --off")
         with transaction(state(ctx).store()) as session:
-            loop = set_model_loop(session, jobs.get_job(session, name), None if off else out, every)
+            loop = set_model_loop(session, jobs.get_job(session, name), None if off else out, every, interval)
     if loop is None:
         console.print(f"Model loop of job {name}: off.")
     else:
         console.print(
-            f"Model loop of job {name}: retrain every {loop['every']:,} human labels, promote into {loop['out']} "
+            f"Model loop of job {name}: retrain every {loop['every']:,} human labels"
+            + (f" or {loop['interval_s']:g} s" if "interval_s" in loop else "")
+            + f", promote into {loop['out']} "
             "(`groundswell runner` does it; serve it with `groundswell endpoint serve` on that folder)."
         )
 

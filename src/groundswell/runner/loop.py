@@ -361,7 +361,7 @@ def run_pending(
             schedule_consolidations(session, every=every, now=now)
             schedule_auto_label_rounds(session, now=now)
             schedule_redundancy_reviews(session, now=now)
-            model_loop.schedule_retrains(session)
+            model_loop.schedule_retrains(session, now=now)
     outcomes: list[WorkOutcome] = []
     while limit is None or len(outcomes) < limit:
         outcome = run_one(factory, runner_id, handlers=handlers, now=now, stale_after=stale_after)

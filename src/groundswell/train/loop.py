@@ -19,6 +19,7 @@ import hashlib
 import os
 import shutil
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from groundswell.ml import CARD_FILE, load_model, predict_proba_full
 from groundswell.ml.metrics import evaluate
 from groundswell.store.db import transaction
 from groundswell.store.queue import enqueue
-from groundswell.store.tables import ConsolidatedLabel, Job, JobItem, ModelVersion, Work
+from groundswell.store.tables import ConsolidatedLabel, Job, JobItem, ModelVersion, Work, utcnow
 from groundswell.train.data import TrainingData
 from groundswell.train.job import job_training_data_in
 from groundswell.train.trainer import train_model
@@ -66,14 +67,23 @@ def loop_settings(job: Job) -> dict[str, Any] | None:
     return dict(loop) if isinstance(loop, dict) else None
 
 
-def set_model_loop(session: Session, job: Job, out: str | Path | None, every: int = 500) -> dict[str, Any] | None:
-    """Turn the job's model loop on (``out``: the folder ``endpoint serve`` serves) or off (``out=None``)."""
+def set_model_loop(
+    session: Session, job: Job, out: str | Path | None, every: int = 500, interval_s: float | None = None
+) -> dict[str, Any] | None:
+    """Turn the job's model loop on (``out``: the folder ``endpoint serve`` serves) or off (``out=None``).
+
+    A retrain is due when ``every`` more human labels are final, or, with ``interval_s``, when that long has
+    passed since the last candidate and any new label is final (a schedule for a slow stream)."""
     if out is None:
         job.settings = {k: v for k, v in (job.settings or {}).items() if k != "model_loop"}
         return None
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise InvalidInputError(f"--every must be a whole number ≥ 1, got {every!r}")
-    loop = {"out": str(Path(out).resolve()), "every": every}
+    if interval_s is not None and not (isinstance(interval_s, int | float) and interval_s >= 60):
+        raise InvalidInputError(f"--interval must be at least 60 seconds, got {interval_s!r}")
+    loop: dict[str, Any] = {"out": str(Path(out).resolve()), "every": every}
+    if interval_s is not None:
+        loop["interval_s"] = float(interval_s)
     job.settings = {**(job.settings or {}), "model_loop": loop}
     return loop
 
@@ -92,15 +102,20 @@ def _human_labels(session: Session, job_id: int) -> int:
     )
 
 
-def _last_seen(session: Session, job_id: int) -> int:
-    rows = session.scalars(
-        select(ModelVersion.metrics).where(ModelVersion.job_id == job_id, ModelVersion.purpose == _PURPOSE)
+def _last_candidate(session: Session, job_id: int) -> tuple[int, datetime | None]:
+    """Human labels the last candidate had seen, and when it was made (0 and ``None`` before the first)."""
+    rows = session.execute(
+        select(ModelVersion.metrics, ModelVersion.created_at).where(
+            ModelVersion.job_id == job_id, ModelVersion.purpose == _PURPOSE
+        )
     ).all()
-    return max((int(m.get("labels_seen", 0)) for m in rows if isinstance(m, dict)), default=0)
+    seen = max((int(m.get("labels_seen", 0)) for m, _ in rows if isinstance(m, dict)), default=0)
+    return seen, max((at for _, at in rows), default=None)
 
 
-def schedule_retrains(session: Session) -> int:
-    """Queue a retrain for each job whose human labels grew by its ``every`` since its last candidate."""
+def schedule_retrains(session: Session, *, now: datetime | None = None) -> int:
+    """Queue a retrain for each job whose loop is due (:func:`set_model_loop`)."""
+    now = now or utcnow()
     queued = 0
     for job in session.scalars(select(Job)).all():
         loop = loop_settings(job)
@@ -114,7 +129,11 @@ def schedule_retrains(session: Session) -> int:
         )
         if waiting:
             continue
-        if _human_labels(session, job.id) - _last_seen(session, job.id) >= int(loop["every"]):
+        seen, last = _last_candidate(session, job.id)
+        grown = _human_labels(session, job.id) - seen
+        interval = loop.get("interval_s")
+        late = interval is not None and grown > 0 and (last is None or (now - last).total_seconds() >= interval)
+        if grown >= int(loop["every"]) or late:
             enqueue(session, RETRAIN_WORK, job_id=job.id)
             queued += 1
     return queued

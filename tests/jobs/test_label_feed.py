@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -34,6 +33,7 @@ from groundswell.store import make_engine, make_session_factory
 from groundswell.store.db import transaction
 from groundswell.store.tables import ConsolidatedLabel, JobItem, LabelEvent, WebhookDelivery, utcnow
 from receiver import Receiver
+from servers import free_port
 
 
 @pytest.fixture
@@ -47,12 +47,6 @@ def receiver() -> Iterator[Receiver]:
 def client() -> Iterator[WebhookSender]:
     with WebhookSender(timeout=5) as sender:
         yield sender
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _label_all(factory: sessionmaker[Session], job: str, workers: list[Any], label: str = "positive") -> list[str]:
@@ -183,7 +177,7 @@ def _next_attempt(factory: sessionmaker[Session]) -> Any:
 def test_a_closed_port_is_retried_and_the_outbox_survives_a_restart(
     store_url: str, engine: Engine, factory: sessionmaker[Session], job: str, workers: list[Any], client: WebhookSender
 ) -> None:
-    port = _free_port()
+    port = free_port()
     with transaction(factory) as session:
         add_webhook(session, jobs.get_job(session, job), f"http://127.0.0.1:{port}/hook")
     _label_all(factory, job, workers)
@@ -303,7 +297,7 @@ def test_a_receiver_that_is_down_pauses_its_webhook_and_not_the_others(
     job = make_job(factory, dataset, "two-hooks", workers_per_item=1)
     with transaction(factory) as session:
         the_job = jobs.get_job(session, job)
-        dead, _ = add_webhook(session, the_job, f"http://127.0.0.1:{_free_port()}/gone")
+        dead, _ = add_webhook(session, the_job, f"http://127.0.0.1:{free_port()}/gone")
         add_webhook(session, the_job, receiver.url)
     (worker,) = make_workers(factory, 1)
     while not isinstance(task := take(factory, job, worker), NoTask):

@@ -8,6 +8,7 @@ imported and the rejected ones are written, as they are found, to a JSON Lines r
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,7 +25,7 @@ from groundswell.store.bulk import existing_item_keys, insert_items
 from groundswell.store.db import transaction
 from groundswell.store.tables import Dataset, utcnow
 
-__all__ = ["Duplicate", "ImportReport", "ProgressCallback", "import_dataset", "import_into"]
+__all__ = ["Duplicate", "ImportReport", "ProgressCallback", "import_dataset", "import_into", "import_json_lines"]
 
 #: Called with (rows read, position, total) as the import advances; position/total are in reader.unit.
 ProgressCallback = Callable[[int, int, int | None], None]
@@ -291,3 +292,18 @@ class _RejectWriter:
 
     def close(self) -> None:
         self.handle.close()
+
+
+def import_json_lines(
+    session: Session, lines: bytes, *, name: str, options: ReadOptions, source_name: str, **import_options: Any
+) -> ImportReport:
+    """:func:`import_into` for JSON Lines held in memory (an API body, a buffer of tweets): written to a
+    temporary file the importer reads, so its checks and line-numbered errors (named ``source_name:N``) are
+    those of a file import."""
+    with tempfile.TemporaryDirectory(prefix="groundswell-lines-") as folder:
+        path = Path(folder) / "items.jsonl"
+        path.write_bytes(lines)
+        return import_into(
+            session, str(path), name=name, options=options, fmt=InputFormat.JSONL, source_name=source_name,
+            **import_options,
+        )  # fmt: skip

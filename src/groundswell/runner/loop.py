@@ -132,9 +132,8 @@ def _auto_label_in(artifact_dir: Path | None) -> Staged:
 
 
 def _retrain_in(artifact_dir: Path | None) -> Staged:
-    assert_job = _job_of  # the row names its job; read_retrain refuses one without a model loop
     return Staged(
-        read=lambda session, work: model_loop.read_retrain(session, assert_job(session, work).id, artifact_dir),
+        read=lambda session, work: model_loop.read_retrain(session, _job_of(session, work).id, artifact_dir),
         compute=model_loop.compute_retrain,
         write=lambda session, work, computed: model_loop.write_retrain(session, computed).as_dict(),
     )

@@ -17,18 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import tempfile
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from groundswell.domain import InputFormat
 from groundswell.errors import InvalidInputError, UsageError
 from groundswell.ingest import ReadOptions
-from groundswell.ingest.importer import import_into
+from groundswell.ingest.importer import import_json_lines
 from groundswell.jobs.append import append_to_job
 from groundswell.jobs.lifecycle import get_job
 from groundswell.store.db import transaction
@@ -94,22 +91,19 @@ class ReviewQueue:
             rows, self._pending = list(self._pending.values()), {}
         if not rows:
             return 0
-        with tempfile.TemporaryDirectory(prefix="groundswell-review-") as folder:
-            path = Path(folder) / "review.jsonl"
-            path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-            with transaction(self._factory) as session:
-                result = append_to_job(
+        lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+        with transaction(self._factory) as session:
+            result = append_to_job(
+                session,
+                self.job,
+                lambda dataset: import_json_lines(
                     session,
-                    self.job,
-                    lambda dataset: import_into(
-                        session,
-                        str(path),
-                        name=dataset.name,
-                        options=ReadOptions().with_optional_id(dataset.id_column),
-                        fmt=InputFormat.JSONL,
-                        source_name="review",
-                    ),
-                )
+                    lines,
+                    name=dataset.name,
+                    options=ReadOptions().with_optional_id(dataset.id_column),
+                    source_name="review",
+                ),
+            )
         self.appended += result.appended
         return result.appended
 

@@ -14,8 +14,6 @@ PostgreSQL cannot store and UTF-8 cannot encode). Like every problem, one such i
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -27,8 +25,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from groundswell.domain import MAX_LINE_CHARS
 from groundswell.errors import InputProblem, InvalidInputError, RejectedInputError, UsageError
-from groundswell.ingest import InputFormat, ReadOptions
-from groundswell.ingest.importer import ImportReport, import_into
+from groundswell.ingest import ReadOptions
+from groundswell.ingest.importer import ImportReport, import_json_lines
 from groundswell.jobs.append import Appended, append_to_job
 from groundswell.settings import Settings
 from groundswell.web.auth import Credentials
@@ -120,26 +118,22 @@ async def append_items(
 def _append(
     store: sessionmaker[Session], creds: Credentials, settings: Settings, name: str, lines: bytes, source: str
 ) -> Appended[ImportReport]:
-    """Authenticate and append in one transaction, the body read from a temporary JSON Lines file."""
+    """Authenticate and append in one transaction."""
     options = ReadOptions(max_line_bytes=settings.max_line_bytes)
-    with tempfile.TemporaryDirectory(prefix="groundswell-append-") as folder:
-        path = Path(folder) / "items.jsonl"
-        path.write_bytes(lines)
-        with caller(store, creds, admin=True) as call:
-            return append_to_job(
+    with caller(store, creds, admin=True) as call:
+        return append_to_job(
+            call.session,
+            name,
+            lambda dataset: import_json_lines(
                 call.session,
-                name,
-                lambda dataset: import_into(
-                    call.session,
-                    str(path),
-                    name=dataset.name,
-                    options=options.with_optional_id(dataset.id_column),
-                    fmt=InputFormat.JSONL,
-                    source_name=source,
-                    batch_size=settings.import_batch_size,
-                    duplicates_shown=MAX_ITEMS,
-                ),
-            )
+                lines,
+                name=dataset.name,
+                options=options.with_optional_id(dataset.id_column),
+                source_name=source,
+                batch_size=settings.import_batch_size,
+                duplicates_shown=MAX_ITEMS,
+            ),
+        )
 
 
 def _as_lines(raw: bytes) -> tuple[bytes, str]:

@@ -21,7 +21,8 @@ from groundswell.jobs.consolidation import consolidate_job
 from groundswell.jobs.drift import drift_report
 from groundswell.jobs.exports import export_job
 from groundswell.jobs.label_browser import LabelFilter, label_page
-from groundswell.jobs.label_feed import FeedRow, feed_page, parse_since
+from groundswell.jobs.label_feed import feed_page, parse_since
+from groundswell.store.tables import ConsolidatedLabel, Item
 from groundswell.web.admin_schemas import (
     ConsolidateRequest,
     ConsolidationPublic,
@@ -101,34 +102,22 @@ def job_labels(
     with caller(store, creds, admin=True) as call:
         job = jobs.get_job(call.session, name)
         page = label_page(call.session, job, after=after_id(cursor), limit=limit, where=where)
-        labels = [
-            LabelPublic(
-                item_id=row.item.external_id,
-                source=row.item.text,
-                label=row.label.label,
-                class_index=row.label.class_index,
-                confidence=row.label.confidence,
-                human_annotated=row.label.human_annotated,
-                method=row.label.method,
-                judgment_count=row.label.judgment_count,
-                updated_at=row.label.updated_at,
-            )
-            for row in page.rows
-        ]
+        labels = [_public(row.item, row.label) for row in page.rows]
         return LabelPagePublic(labels=labels, next_cursor=cursor_for(page.after))
 
 
-def _public(row: FeedRow) -> LabelPublic:
+def _public(item: Item, label: ConsolidatedLabel) -> LabelPublic:
+    """One label as the API shows it, in pages and in the feed alike."""
     return LabelPublic(
-        item_id=row.item.external_id,
-        source=row.item.text,
-        label=row.label.label,
-        class_index=row.label.class_index,
-        confidence=row.label.confidence,
-        human_annotated=row.label.human_annotated,
-        method=row.label.method,
-        judgment_count=row.label.judgment_count,
-        updated_at=row.label.updated_at,
+        item_id=item.external_id,
+        source=item.text,
+        label=label.label,
+        class_index=label.class_index,
+        confidence=label.confidence,
+        human_annotated=label.human_annotated,
+        method=label.method,
+        judgment_count=label.judgment_count,
+        updated_at=label.updated_at,
     )
 
 
@@ -143,7 +132,9 @@ def _feed(store: Any, creds: Any, name: str, since: int, limit: int, where: Labe
             and (where.min_confidence is None or row.label.confidence >= where.min_confidence)
             and (where.max_confidence is None or row.label.confidence <= where.max_confidence)
         ]
-        return LabelPagePublic(labels=[_public(r) for r in rows], next_cursor=None, next_since=str(page.next_since))
+        return LabelPagePublic(
+            labels=[_public(r.item, r.label) for r in rows], next_cursor=None, next_since=str(page.next_since)
+        )
 
 
 @router.get(

@@ -39,6 +39,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from groundswell.domain import JobState, LeaseState, WorkerKind, WorkState
 
 __all__ = [
+    "ADJUDICATED",
     "ApiKey",
     "AuthFailure",
     "AutoLabelRound",
@@ -51,8 +52,10 @@ __all__ = [
     "JobItem",
     "JobTeam",
     "Judgment",
+    "LabelAdjudication",
     "LabelSchema",
     "ModelVersion",
+    "QualitySnapshot",
     "TaskLease",
     "Team",
     "TeamMember",
@@ -558,4 +561,51 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+
+
+#: ``consolidated_labels.method`` of a label an admin set by hand; no consolidation, vote or round replaces it.
+ADJUDICATED = "adjudicated"
+
+
+class LabelAdjudication(Base):
+    """An admin's correction of one job item's label, kept as history: who, when, from what, to what.
+
+    The corrected label itself lives in ``consolidated_labels`` with method :data:`ADJUDICATED`; database
+    triggers (migration 0010) keep every other writer (per-submit vote, consolidation, machine labels) from
+    replacing it, so the rule holds on every path, the PostgreSQL hot-path functions included.
+    """
+
+    __tablename__ = "label_adjudications"
+    __table_args__ = (Index("ix_label_adjudications_job_item", "job_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
+    worker_id: Mapped[int] = mapped_column(ForeignKey("workers.id", ondelete="RESTRICT"))
+    label: Mapped[str | None] = mapped_column(String(256))
+    previous_label: Mapped[str | None] = mapped_column(String(256))
+    previous_method: Mapped[str | None] = mapped_column(String(32))
+    previous_confidence: Mapped[float | None] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+
+
+class QualitySnapshot(Base):
+    """The job's estimated accuracy and the human answers spent at one moment: the points of its cost curve.
+
+    Written after each full consolidation and automated-labeling round, so the curve needs no replay.
+    """
+
+    __tablename__ = "quality_snapshots"
+    __table_args__ = (Index("ix_quality_snapshots_job_created", "job_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    answers_spent: Mapped[int] = mapped_column(Integer)
+    items_labeled: Mapped[int] = mapped_column(Integer)
+    machine_labeled: Mapped[int] = mapped_column(Integer)
+    estimated_accuracy: Mapped[float | None] = mapped_column(Float)
+    accuracy_low: Mapped[float | None] = mapped_column(Float)
+    accuracy_high: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = _created()

@@ -166,7 +166,8 @@ def test_invites_workers_teams_and_deactivation(client: TestClient, admin: dict[
     assert response.status_code == 201, response.text
     invite = response.json()
     assert invite["email"] == "ana@example.org" and invite["team"] == "core"
-    token = re.fullmatch(r"http://127\.0\.0\.1:8000/invite/([\w-]+)", invite["invite_url"])
+    # GROUNDSWELL_PUBLIC_URL is not set: the link starts with the address the request came to.
+    token = re.fullmatch(r"http://testserver/invite/([\w-]+)", invite["invite_url"])
     assert token is not None
     ana = TestClient(client.app)
     assert ana.post(f"/invite/{token.group(1)}", follow_redirects=False).status_code == 303
@@ -219,3 +220,18 @@ def test_an_annotator_gets_403_on_every_admin_operation_in_the_openapi_document(
             checked.append(f"{method.upper()} {path}")
     assert {"POST /api/v1/datasets", "GET /api/v1/jobs/{name}/export", "POST /api/v1/workers/invites"} <= set(checked)
     assert len(checked) >= 17
+
+
+def test_invite_links_start_with_the_public_url_when_it_is_set(sqlite_url: str, tmp_path: Path) -> None:
+    from groundswell.settings import Settings
+    from groundswell.web.app import create_app
+
+    settings = Settings(database_url=sqlite_url, data_dir=tmp_path, public_url="https://label.example.org/")
+    with TestClient(create_app(settings)) as client:
+        with transaction(_factory(client)) as session:
+            _, key = jobs.create_admin(session, "boss@example.org")
+        response = client.post(
+            "/api/v1/workers/invites", json={"email": "ana@example.org"}, headers={"Authorization": f"Bearer {key}"}
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["invite_url"].startswith("https://label.example.org/invite/")

@@ -30,7 +30,8 @@ from groundswell.web.throttle import Throttle, client_address
 __all__ = ["render_markdown", "router"]
 
 router = APIRouter(include_in_schema=False)
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+# CommonMark plus GitHub-style tables (instructions often hold a label/example table); raw HTML stays text.
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
 
 
 def render_markdown(text: str) -> str:

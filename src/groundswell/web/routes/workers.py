@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Request, status
 
 from groundswell import jobs
 from groundswell.jobs.roster import WorkerRow, deactivate_worker, list_teams, list_workers
@@ -44,8 +44,14 @@ def _public(row: WorkerRow) -> WorkerPublic:
     response_model=InvitePublic,
     responses=merged(CHANGES, links(201, _DEACTIVATE, "worker_id", "$response.body#/worker_id")),
 )
-def invite(body: InviteCreate, store: StoreDep, creds: CredentialsDep, settings: SettingsDep) -> InvitePublic:
-    """A one-time invite link for an annotator (created if new, added to ``team``, created if new)."""
+def invite(
+    request: Request, body: InviteCreate, store: StoreDep, creds: CredentialsDep, settings: SettingsDep
+) -> InvitePublic:
+    """A one-time invite link for an annotator (created if new, added to ``team``, created if new).
+
+    The link starts with ``GROUNDSWELL_PUBLIC_URL`` when it is set; otherwise with the address this request
+    came to, the one the admin reached the service at, rather than a default host and port that may be wrong.
+    """
     with caller(store, creds, admin=True) as call:
         worker, token = jobs.create_invite(
             call.session,
@@ -54,7 +60,8 @@ def invite(body: InviteCreate, store: StoreDep, creds: CredentialsDep, settings:
             valid_for=timedelta(days=settings.invite_days),
             name=body.name,
         )
-        url = f"{settings.public_url.rstrip('/')}/invite/{token}"
+        base = settings.public_url if "public_url" in settings.model_fields_set else str(request.base_url)
+        url = f"{base.rstrip('/')}/invite/{token}"
         return InvitePublic(worker_id=worker.id, email=worker.email or body.email, team=body.team, invite_url=url)
 
 

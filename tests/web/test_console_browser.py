@@ -1,0 +1,207 @@
+"""The requester's whole path in a real browser (Debian's Chromium via Playwright), with no CLI: sign in, upload
+a CSV, create a job with a Markdown table in its instructions, invite an annotator who labels in a second
+browser context, watch progress and charts update, correct a label, and download the output manifest, which
+must equal ``groundswell job export`` byte for byte. On SQLite and PostgreSQL, against a real server process and
+a real runner.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from groundswell import jobs
+from groundswell.jobs.setup import prepare_store
+from groundswell.store import make_engine, make_session_factory
+from groundswell.store.db import transaction
+from groundswell.store.tables import ConsolidatedLabel, Job
+from servers import LiveServer, start_runner, start_server, stop_server
+
+TWEETS = [
+    ("c1", "Loving the new phone, the battery lasts all day"),
+    ("c2", "Worst update ever, my apps keep crashing"),
+    ("c3", "The store opens at 9 tomorrow"),
+    ("c4", "Great support team, fixed it in minutes"),
+    ("c5", "Screen cracked after one drop, not impressed"),
+    ("c6", "New colours announced for the autumn range"),
+]
+INSTRUCTIONS = "# Sentiment\n\n| tweet | label |\n| --- | --- |\n| I love it | positive |\n| It broke | negative |\n"
+
+
+@pytest.fixture
+def console(store_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, sessionmaker[Session], str, Path]]:
+    engine = make_engine(store_url)
+    prepare_store(engine)
+    factory = make_session_factory(engine)
+    with transaction(factory) as session:
+        _, key = jobs.create_admin(session, "lead@example.org", "Lead")
+    server = start_server(store_url, tmp_path)
+    runner = start_runner(store_url, tmp_path, "--poll", "0.5", "--every", "2")
+    yield server, factory, key, tmp_path
+    runner.terminate()
+    runner.wait(timeout=30)
+    stop_server(server)
+    engine.dispose()
+
+
+def _wait_for(predicate: Any, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def _label_row(factory: sessionmaker[Session], external_id: str) -> ConsolidatedLabel | None:
+    from groundswell.store.tables import Item
+
+    with factory() as session:
+        job_id = session.scalar(select(Job.id).where(Job.name == "launch-sentiment"))
+        return session.scalars(
+            select(ConsolidatedLabel)
+            .join(Item, Item.id == ConsolidatedLabel.item_id)
+            .where(ConsolidatedLabel.job_id == job_id, Item.external_id == external_id)
+        ).one_or_none()
+
+
+def test_requester_path_in_the_browser(
+    browser: Any, console: tuple[LiveServer, sessionmaker[Session], str, Path]
+) -> None:
+    server, factory, key, tmp_path = console
+    upload = tmp_path / "launch.csv"
+    with upload.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text"])
+        writer.writerows(TWEETS)
+
+    admin = browser.new_context(accept_downloads=True)
+    page = admin.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{server.url}/admin/login")
+    page.fill("input[name=api_key]", key)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{server.url}/admin")
+
+    # Upload: a preview of the rows before sending, then the import's figures.
+    page.click("text=Datasets")
+    page.set_input_files("#upload-file", str(upload))
+    page.locator("#preview-table tbody tr").first.wait_for()
+    assert page.locator("#preview-table tbody tr").count() == 5  # the first five of six rows
+    assert page.locator("#preview-table thead th").all_text_contents() == ["id", "text"]
+    assert page.input_value("#upload-name") == "launch"
+    page.locator("#upload-form summary").click()
+    page.fill("input[name=id_column]", "id")
+    page.click("#upload-button")
+    page.wait_for_selector("text=Imported 6 tweets into launch.")
+    assert float(page.get_attribute("#upload-progress", "value") or 0) == 100
+
+    # The job form: the instructions' table rendered in the live preview, then the job created and started.
+    page.click("#upload-next")
+    page.wait_for_url(f"{server.url}/admin/new-job?dataset=launch")
+    page.fill("input[name=name]", "launch-sentiment")
+    page.fill("#instructions", INSTRUCTIONS)
+    page.locator("#instructions-preview table td", has_text="It broke").wait_for()
+    assert page.locator("#instructions-preview h1").text_content() == "Sentiment"
+    page.fill("[data-key=workers_per_item]", "1")
+    page.fill("input[name=dataset]", "lunch")  # a typo: the API's refusal is shown, nothing is created
+    page.click("text=Create job")
+    page.locator("#job-errors li").first.wait_for()
+    assert "lunch" in (page.locator("#job-errors").text_content() or "")
+    page.fill("input[name=dataset]", "launch")
+    page.click("text=Create job")
+    page.wait_for_url(f"{server.url}/admin/jobs/launch-sentiment")
+    assert page.locator("h1 .state").text_content() == "running"
+
+    # Invite an annotator and label in a second browser context.
+    page.click("text=Workers")
+    page.fill("#invite-form input[name=email]", "ana@example.org")
+    page.fill("#invite-form input[name=name]", "Ana")
+    page.click("#invite-form button[type=submit]")
+    page.locator("#invite-result").wait_for(state="visible")
+    invite_url = page.input_value("#invite-url")
+    assert "/invite/" in invite_url
+    page.locator("#workers-table td", has_text="ana@example.org").wait_for()
+
+    page.goto(f"{server.url}/admin/jobs/launch-sentiment")
+    page.locator("[data-chart=throughput]").wait_for()
+    assert page.locator("[data-field=done]").text_content().startswith("0 / 6")
+
+    annotator = browser.new_context()
+    labeling = annotator.new_page()
+    labeling.goto(invite_url)
+    labeling.click("text=Start labeling")
+    labeling.wait_for_url(f"{server.url}/annotate/launch-sentiment")
+    labeling.keyboard.press("?")
+    assert labeling.locator("#instructions table td", has_text="I love it").count() == 1  # the table renders
+    labeling.keyboard.press("Escape")
+    tweet = labeling.locator("#tweet")
+    seen: list[str] = []
+    for key_pressed in ["1", "2", "3", "1", "2", "3"]:
+        _wait_for(lambda: tweet.text_content() and tweet.text_content() not in seen)
+        seen.append(tweet.text_content() or "")
+        labeling.keyboard.press(key_pressed)
+    labeling.locator("h1", has_text="All done").wait_for(timeout=20_000)
+
+    # The admin's page updates by itself: progress and the charts' data.
+    # (Polled from here: wait_for_function would evaluate a string, which the console's CSP rightly forbids.)
+    done = page.locator("[data-field=done]")
+    _wait_for(lambda: (done.text_content() or "").startswith("6 / 6"), timeout=30)
+    answers_charted = (
+        "(() => { const c = Chart.getChart(document.querySelector('[data-chart=throughput] canvas'));"
+        " return c ? c.data.datasets[0].data.reduce((a, b) => a + (b || 0), 0) : -1; })()"
+    )
+    _wait_for(lambda: page.evaluate(answers_charted) == 6, timeout=30)
+
+    # Correct one label in the labels browser; it is recorded as an adjudication.
+    page.click("text=Browse and correct labels")
+    page.locator("#labels-table tbody tr[data-item]").first.wait_for()
+    assert page.locator("#labels-table tbody tr[data-item]").count() == 6
+    row = page.locator("#labels-table tbody tr[data-item=c3]")
+    before = row.locator(".label-cell").text_content()
+    corrected = "negative" if before != "negative" else "positive"
+    row.click()
+    page.locator("#detail-answers tbody td", has_text="Ana").wait_for()
+    page.select_option("#correct-form select[name=label]", corrected)
+    page.fill("#correct-form input[name=note]", "sarcasm")
+    page.click("text=Save correction")
+    page.locator("#detail-history li", has_text="sarcasm").wait_for()
+    page.locator("#labels-table tbody tr[data-item=c3] .by-cell", has_text="corrected").wait_for()
+    stored = _label_row(factory, "c3")
+    assert stored is not None and stored.label == corrected and stored.method == "adjudicated"
+    page.select_option("#label-filters select[name=adjudicated]", "true")
+    page.click("#label-filters button[type=submit]")
+    _wait_for(lambda: page.locator("#labels-table tbody tr[data-item]").count() == 1)
+
+    # The manifest the console downloads is the CLI's, byte for byte.
+    with page.expect_download() as download_info:
+        page.click("#export-manifest")
+    downloaded = Path(download_info.value.path()).read_bytes()
+    out = tmp_path / "cli.manifest"
+    environment = {**os.environ, "GROUNDSWELL_DATABASE_URL": server.database_url, "GROUNDSWELL_DATA_DIR": str(tmp_path)}
+    subprocess.run(
+        [str(Path(sys.executable).with_name("groundswell")), "job", "export", "launch-sentiment", "--out", str(out)],
+        check=True,
+        env=environment,
+        capture_output=True,
+    )
+    assert downloaded == out.read_bytes()
+    lines = [json.loads(line) for line in downloaded.decode().splitlines()]
+    assert len(lines) == 6
+    fixed = next(line for line in lines if line["id"] == "c3")
+    assert fixed["launch-sentiment-metadata"]["class-name"] == corrected
+    assert fixed["launch-sentiment-metadata"]["adjudicated"] == "yes"
+    assert errors == []

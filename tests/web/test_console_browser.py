@@ -205,3 +205,88 @@ def test_requester_path_in_the_browser(
     assert fixed["launch-sentiment-metadata"]["class-name"] == corrected
     assert fixed["launch-sentiment-metadata"]["adjudicated"] == "yes"
     assert errors == []
+
+
+def test_every_chart_renders_data_marks_with_its_table(browser: Any, sqlite_url: str, tmp_path: Path) -> None:
+    """A job with answers from two people on every tweet, a consolidation, a round with machine labels: each
+    of the job page's charts draws a canvas whose chart holds data, and its table has the API's rows."""
+    from sqlalchemy import insert, update
+
+    from factories import LABELS, answer, make_dataset, make_job, make_workers, take
+    from groundswell.jobs.consolidation import consolidate_job
+    from groundswell.jobs.quality_history import record_quality_snapshot
+    from groundswell.store.tables import AutoLabelRound, JobItem
+
+    engine = make_engine(sqlite_url)
+    prepare_store(engine)
+    factory = make_session_factory(engine)
+    # Dawid–Skene: its confidences are probabilities, so the job has an accuracy estimate (a vote has none).
+    settings = {"consolidation_method": "ds"}
+    job = make_job(factory, make_dataset(factory, count=10), "charted", workers_per_item=2, settings=settings)
+    people = make_workers(factory, 2)
+    for i in range(8):
+        for j, person in enumerate(people):
+            task = take(factory, job, person)
+            answer(factory, person, task, LABELS[(i + (i % 3 == 0) * j) % 3], time_spent_s=4.0 + i)
+    with transaction(factory) as session:
+        record = jobs.get_job(session, job)
+        consolidate_job(session, record)
+        items = session.scalars(
+            select(JobItem.item_id).where(JobItem.job_id == record.id, ~JobItem.is_done).order_by(JobItem.item_id)
+        ).all()
+        for item_id in items:  # the two tweets nobody answered, labeled by the model in round 1
+            session.execute(
+                update(JobItem).where(JobItem.job_id == record.id, JobItem.item_id == item_id).values(is_done=True)
+            )
+            session.execute(
+                insert(ConsolidatedLabel).values(
+                    job_id=record.id, item_id=item_id, label="neutral", class_index=2, confidence=0.97,
+                    method="auto-label", human_annotated=False, judgment_count=0,
+                )
+            )  # fmt: skip
+        session.add(
+            AutoLabelRound(
+                job_id=record.id, round_number=1, human_labels_used=8, threshold=0.9, validation_accuracy=0.95,
+                validation_lower_bound=0.91, items_machine_labeled=len(items),
+            )
+        )  # fmt: skip
+        record_quality_snapshot(session, record)
+        _, key = jobs.create_admin(session, "lead@example.org")
+    server = start_server(sqlite_url, tmp_path)
+    try:
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{server.url}/admin/login")
+        page.fill("input[name=api_key]", key)
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{server.url}/admin")
+        page.goto(f"{server.url}/admin/jobs/{job}")
+        names = ["throughput", "label_distribution", "annotators", "confidence", "agreement", "rounds", "cost"]
+        for name in names:
+            page.locator(f"[data-chart={name}] .chart-table").wait_for(state="attached")
+        marks = page.evaluate(
+            "[...document.querySelectorAll('[data-chart]')].map(f => {"
+            " const c = Chart.getChart(f.querySelector('canvas'));"
+            " return [f.dataset.chart, c ? c.data.datasets.reduce((n, d) => n + d.data.filter(v => v !== null &&"
+            " (typeof v !== 'object' || (v.x !== null && v.y !== null))).length, 0) : 0]; })"
+        )
+        assert [name for name, _ in marks] == names
+        cost = page.request.get(f"{server.url}/api/v1/jobs/{job}/charts/cost").json()
+        assert all(count > 0 for _, count in marks), (marks[-1], cost["rows"])  # every chart drew data marks
+        api = _rows_in_api(page, server.url, job, names)
+        for name in names:
+            shown = page.locator(f"[data-chart={name}] .chart-table tbody tr").count()
+            assert shown == api[name], (name, shown, api[name])
+            assert page.locator(f"[data-chart={name}] a[download]").get_attribute("href") == (
+                f"/api/v1/jobs/{job}/charts/{name}?format=csv"
+            )
+        assert errors == []
+    finally:
+        stop_server(server)
+        engine.dispose()
+
+
+def _rows_in_api(page: Any, base: str, job: str, names: list[str]) -> dict[str, int]:
+    """How many rows each chart's API answer has, fetched with the page's own session."""
+    return {name: len(page.request.get(f"{base}/api/v1/jobs/{job}/charts/{name}").json()["rows"]) for name in names}

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from groundswell import jobs
-from groundswell.cli import job_drift, job_models, job_webhooks
+from groundswell.cli import job_correct, job_drift, job_models, job_webhooks
 from groundswell.cli._common import console, err_console, handle_errors, state
 from groundswell.consolidate import METHODS
 from groundswell.domain import InputFormat
@@ -539,5 +539,6 @@ app.command("export")(export_command)
 
 app.add_typer(job_webhooks.app, name="webhook")
 app.command("drift")(job_drift.drift_command)
+app.command("correct")(job_correct.correct_command)
 app.command("model-loop")(job_models.model_loop_command)
 app.command("models")(job_models.models_command)

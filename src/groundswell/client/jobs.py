@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from groundswell.client._http import Http, segment
-from groundswell.client.models import JobProgress, JobQuality, Label, LabelFeed, Webhook, from_api
+from groundswell.client.models import JobProgress, JobQuality, Label, LabelDetail, LabelFeed, Webhook, from_api
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,6 +30,8 @@ LABEL_COLUMNS = (
     "method",
     "judgment_count",
     "updated_at",
+    "agreement",
+    "adjudicated",
 )
 ExportFormat = Literal["manifest", "csv", "parquet"]
 
@@ -125,6 +127,9 @@ class Job:
         human: bool | None = None,
         min_confidence: float | None = None,
         max_confidence: float | None = None,
+        text: str | None = None,
+        disagreement: bool | None = None,
+        adjudicated: bool | None = None,
     ) -> Iterator[Label]:
         """The job's labels (gold tweets left out) in import order, fetched a page at a time as iterated.
 
@@ -133,8 +138,19 @@ class Job:
             human: ``True``: consolidated from people's answers; ``False``: machine labels.
             min_confidence: Only labels at least this confident (0-1).
             max_confidence: Only labels at most this confident (0-1).
+            text: Only tweets containing this text (any case; ``%`` and ``_`` match themselves).
+            disagreement: ``True``: tweets whose answers hold at least two different labels; ``False``: the rest.
+            adjudicated: ``True``: an admin's corrections (:meth:`correct`); ``False``: the rest.
         """
-        params = {"label": label, "human": human, "min_confidence": min_confidence, "max_confidence": max_confidence}
+        params = {
+            "label": label,
+            "human": human,
+            "min_confidence": min_confidence,
+            "max_confidence": max_confidence,
+            "q": text,
+            "disagreement": disagreement,
+            "adjudicated": adjudicated,
+        }
         for row in self._client().pages(f"{self._path}/labels", "labels", params):
             yield from_api(Label, row)
 
@@ -147,6 +163,9 @@ class Job:
         human: bool | None = None,
         min_confidence: float | None = None,
         max_confidence: float | None = None,
+        text: str | None = None,
+        disagreement: bool | None = None,
+        adjudicated: bool | None = None,
     ) -> list[Label]: ...
 
     @overload
@@ -158,6 +177,9 @@ class Job:
         human: bool | None = None,
         min_confidence: float | None = None,
         max_confidence: float | None = None,
+        text: str | None = None,
+        disagreement: bool | None = None,
+        adjudicated: bool | None = None,
     ) -> pd.DataFrame: ...
 
     def labels(
@@ -168,15 +190,27 @@ class Job:
         human: bool | None = None,
         min_confidence: float | None = None,
         max_confidence: float | None = None,
+        text: str | None = None,
+        disagreement: bool | None = None,
+        adjudicated: bool | None = None,
     ) -> list[Label] | pd.DataFrame:
         """Every label of the job (filters as in :meth:`iter_labels`), as :class:`Label` records or a DataFrame.
 
         The DataFrame has one row per labeled tweet and the columns :data:`LABEL_COLUMNS`: item id, text
         (``source``), label, class index, confidence, ``human_annotated``, consolidation method, number of
-        answers and when the label was last computed.
+        answers, when the label was last computed, the answers' agreement with it and whether an admin
+        corrected it.
         """
         rows = list(
-            self.iter_labels(label=label, human=human, min_confidence=min_confidence, max_confidence=max_confidence)
+            self.iter_labels(
+                label=label,
+                human=human,
+                min_confidence=min_confidence,
+                max_confidence=max_confidence,
+                text=text,
+                disagreement=disagreement,
+                adjudicated=adjudicated,
+            )
         )
         if as_ == "records":
             return rows
@@ -205,6 +239,24 @@ class Job:
             "GET", f"{self._path}/labels", params={k: v for k, v in params.items() if v is not None}
         )
         return LabelFeed([from_api(Label, row) for row in page["labels"]], str(page["next_since"]))
+
+    def label(self, item_id: str) -> LabelDetail:
+        """One tweet under review, by its id in the dataset: its label (``None``: none yet), every current
+        answer, the model's vote and its corrections, newest first. ``NotFoundError`` for a gold tweet."""
+        return LabelDetail.from_api(self._client().request("GET", self._label_path(item_id)))
+
+    def correct(self, item_id: str, label: str, note: str | None = None) -> Label:
+        """Correct the tweet's label as an admin: final from now on (method ``adjudicated``), kept over every
+        later answer and consolidation, recorded with ``note``. ``InvalidRequestError`` for a label that is
+        not the job's."""
+        body = {"label": label, **({} if note is None else {"note": note})}
+        return from_api(Label, self._client().request("PUT", self._label_path(item_id), json=body))
+
+    def revert_correction(self, item_id: str) -> Label | None:
+        """Undo the tweet's corrections since the last revert: the label it had before them (``None``: it had
+        none). ``ConflictError`` when its label is no correction."""
+        restored = self._client().request("DELETE", f"{self._label_path(item_id)}/correction")
+        return None if restored is None else from_api(Label, restored)
 
     def add_webhook(self, url: str) -> tuple[Webhook, str]:
         """POST each label that becomes final from now on to ``url`` (signed ``X-Groundswell-Signature:
@@ -251,6 +303,17 @@ class Job:
         rows: list[dict[str, Any]] = self._client().request("GET", f"{self._path}/models")
         return rows
 
+    def charts(self) -> list[dict[str, Any]]:
+        """The charts the console draws for the job, in order: ``name``, ``title``, ``description``."""
+        listed: list[dict[str, Any]] = self._client().request("GET", f"{self._path}/charts")
+        return listed
+
+    def chart(self, name: str) -> dict[str, Any]:
+        """One chart's data as a table: ``columns``, ``rows`` (one value per column) and ``meta`` (targets,
+        projections), with its ``name``, ``title`` and ``description``. Unknown names are a 422."""
+        data: dict[str, Any] = self._client().request("GET", f"{self._path}/charts/{segment(name)}")
+        return data
+
     def export(self, path: str | os.PathLike[str], format: ExportFormat = "manifest") -> Path:
         """Write the job's results to ``path``, byte for byte what ``groundswell job export --format`` writes:
         Ground Truth's output manifest (JSON Lines), or CSV or Parquet with the same facts. Streamed to disk;
@@ -269,6 +332,9 @@ class Job:
     @property
     def _path(self) -> str:
         return f"/jobs/{segment(self.name)}"
+
+    def _label_path(self, item_id: str) -> str:
+        return f"{self._path}/labels/{segment(str(item_id))}"
 
     def _client(self) -> Http:
         assert self._http is not None, "a Job made by hand is not attached to a client"

@@ -13,12 +13,16 @@ from typing import Any, TypeVar
 
 __all__ = [
     "AccuracyEstimate",
+    "Adjudication",
+    "Answer",
     "Duplicate",
     "ImportResult",
     "Item",
     "JobProgress",
     "JobQuality",
     "Label",
+    "LabelDetail",
+    "ModelVote",
     "Team",
     "Worker",
     "from_api",
@@ -148,6 +152,73 @@ class Label:
     method: str
     judgment_count: int
     updated_at: datetime
+    #: Share of the tweet's current answers equal to its label (``None`` without answers, and in the feed).
+    agreement: float | None = None
+    #: An admin's correction (method ``adjudicated``).
+    adjudicated: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A worker's current answer to a tweet."""
+
+    worker_id: int
+    worker: str
+    label: str
+    submitted_at: datetime
+    time_spent_s: float | None
+
+
+@dataclass(frozen=True)
+class ModelVote:
+    """The automated-labeling model's vote on a tweet (``proba``: each label's probability, when stored)."""
+
+    label: str
+    class_index: int
+    confidence: float | None
+    proba: dict[str, float] | None
+
+
+@dataclass(frozen=True)
+class Adjudication:
+    """One correction of a tweet's label by an admin, or a revert (``label`` ``None``), and what it replaced."""
+
+    id: int
+    worker_id: int
+    worker: str
+    label: str | None
+    previous_label: str | None
+    previous_method: str | None
+    previous_confidence: float | None
+    note: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class LabelDetail:
+    """One tweet of a job under review: its label, every current answer, the model's vote, its corrections
+    (newest first), and the job's labels a correction may choose from."""
+
+    item_id: str
+    source: str
+    labels: list[str]
+    label: Label | None
+    adjudicated: bool
+    answers: list[Answer]
+    model_vote: ModelVote | None
+    history: list[Adjudication]
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> LabelDetail:
+        label, vote = data.get("label"), data.get("model_vote")
+        return from_api(
+            cls,
+            data,
+            label=None if label is None else from_api(Label, label),
+            answers=[from_api(Answer, row) for row in data.get("answers", [])],
+            model_vote=None if vote is None else from_api(ModelVote, vote),
+            history=[from_api(Adjudication, row) for row in data.get("history", [])],
+        )
 
 
 @dataclass(frozen=True)

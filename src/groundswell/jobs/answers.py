@@ -10,7 +10,7 @@ grouping the whole job), and :data:`ITEM_CURRENT_LABELS` for PostgreSQL's submit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,14 @@ from sqlalchemy.orm import Session
 
 from groundswell.store.tables import Item, Job, JobItem, Judgment
 
-__all__ = ["ITEM_CURRENT_LABELS", "current_labels", "effective_judgments_query", "gold_labels", "judgments_frame"]
+__all__ = [
+    "ITEM_CURRENT_LABELS",
+    "current_labels",
+    "effective_judgments_query",
+    "gold_labels",
+    "human_judgment_count",
+    "judgments_frame",
+]
 
 #: PostgreSQL: the current labels of one item's answers (withdrawals as NULL, for the caller to drop).
 ITEM_CURRENT_LABELS = """SELECT DISTINCT ON (x.worker_id) x.label FROM judgments x
@@ -36,26 +43,36 @@ def current_labels(rows: Sequence[tuple[Any, ...]]) -> list[str]:
     return [label for label in latest.values() if label is not None]
 
 
-def effective_judgments_query(job_id: int):  # type: ignore[no-untyped-def]
-    """Each worker's current answer per item: their latest revision, when it is not a withdrawal."""
-    latest = (
-        select(Judgment.item_id, Judgment.worker_id, func.max(Judgment.revision).label("revision"))
-        .where(Judgment.job_id == job_id)
-        .group_by(Judgment.item_id, Judgment.worker_id)
-        .subquery()
+def effective_judgments_query(job_id: int, *, item_ids: Collection[int] | None = None):  # type: ignore[no-untyped-def]
+    """Each worker's current answer per item: their latest revision, when it is not a withdrawal.
+
+    ``item_ids`` keeps only those items, inside the grouping too, so reading a few items' answers (a label's
+    detail, a page of the label browser) stays on the (job, item) index instead of grouping the whole job.
+    """
+    latest = select(Judgment.item_id, Judgment.worker_id, func.max(Judgment.revision).label("revision")).where(
+        Judgment.job_id == job_id
     )
+    if item_ids is not None:
+        latest = latest.where(Judgment.item_id.in_(list(item_ids)))
+    grouped = latest.group_by(Judgment.item_id, Judgment.worker_id).subquery()
     return (
         select(Judgment)
         .join(
-            latest,
+            grouped,
             and_(
-                Judgment.item_id == latest.c.item_id,
-                Judgment.worker_id == latest.c.worker_id,
-                Judgment.revision == latest.c.revision,
+                Judgment.item_id == grouped.c.item_id,
+                Judgment.worker_id == grouped.c.worker_id,
+                Judgment.revision == grouped.c.revision,
             ),
         )
         .where(Judgment.job_id == job_id, Judgment.label.is_not(None))
     )
+
+
+def human_judgment_count(session: Session, job: Job) -> int:
+    """Answers people gave in the job (withdrawals not counted): what the budget limits, and what a job's
+    quality figures count as spent. Every revision counts: each one cost an annotator's time."""
+    return int(session.scalar(select(func.count()).where(Judgment.job_id == job.id, Judgment.label.is_not(None))) or 0)
 
 
 def judgments_frame(session: Session, job: Job) -> pd.DataFrame:

@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 
 from groundswell.active import AutoLabelSettings, auto_label_round, gold_gate
 from groundswell.domain import JobState, WorkState
+from groundswell.jobs.answers import human_judgment_count
 from groundswell.jobs.autolabel_data import ItemsRead, item_scores, read_items
 from groundswell.jobs.autolabel_data import _score_single_answers_by_agreement as _score_single_answers_by_agreement
 from groundswell.jobs.autolabel_write import (
@@ -58,13 +59,13 @@ from groundswell.jobs.autolabel_write import (
 from groundswell.jobs.consolidation import request_consolidation
 from groundswell.jobs.gold import calibrated_proba, gold_items_of, gold_texts, refresh_gold_items
 from groundswell.jobs.lifecycle import job_labels, maybe_complete
+from groundswell.jobs.quality_history import record_quality_snapshot
 from groundswell.store.queue import StaleWork, enqueue
 from groundswell.store.tables import (
     AutoLabelRound,
     ConsolidatedLabel,
     Job,
     JobItem,
-    Judgment,
     ModelVersion,
     Work,
     utcnow,
@@ -122,11 +123,6 @@ def autolabel_rounds(session: Session, job: Job) -> list[RoundView]:
         )
         for r in rows
     ]
-
-
-def human_judgment_count(session: Session, job: Job) -> int:
-    """Answers people gave in the job (withdrawals not counted): what the budget limits."""
-    return int(session.scalar(select(func.count()).where(Judgment.job_id == job.id, Judgment.label.is_not(None))) or 0)
 
 
 def _human_labeled(session: Session, job: Job) -> int:
@@ -361,6 +357,7 @@ def write_round(session: Session, job: Job, computed: RoundComputed) -> dict[str
         )
     )
     session.flush()
+    record_quality_snapshot(session, job)  # the cost curve's point (jobs.quality_history)
     if labeled and maybe_complete(session, job):
         request_consolidation(session, job)
     return {

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import insert, select, update
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from groundswell.store.tables import ConsolidatedLabel, Job, JobItem, utcnow
@@ -61,6 +61,11 @@ def write_machine_labels(
                 JobItem.item_id.in_(part),
                 JobItem.is_done.is_(False),
                 JobItem.started.is_(False),
+                # Never over a label already there (an admin's correction above all: jobs.adjudication); the
+                # insert below would clash with it.
+                ~exists().where(
+                    ConsolidatedLabel.job_id == JobItem.job_id, ConsolidatedLabel.item_id == JobItem.item_id
+                ),
             )
             .values(is_done=True)
             .returning(JobItem.item_id)

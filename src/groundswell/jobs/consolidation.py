@@ -22,6 +22,10 @@ Confidence. Majority-vote confidence is the vote share, as in Ground Truth, exce
 single judgment gets **0.0**: Ground Truth reports 0.00 with one worker per object, since one answer says
 nothing about agreement. Dawid–Skene confidences are the models' calibrated posteriors.
 
+An admin's correction (method ``adjudicated``, :mod:`groundswell.jobs.adjudication`) is never replaced or
+deleted here: a database trigger (migration 0010) skips the upsert's update of it, and the clean-up delete
+leaves it out.
+
 Gold items (``job_items.is_gold``) inform worker skills but never get a consolidated label, so they never
 reach an output manifest. The admin page reads the results through :mod:`groundswell.jobs.worker_agreement`.
 """
@@ -50,8 +54,10 @@ from groundswell.jobs.posterior import (
     posterior_rule,
     read_posterior_inputs,
 )
+from groundswell.jobs.quality_history import record_quality_snapshot
 from groundswell.store.queue import enqueue
 from groundswell.store.tables import (
+    ADJUDICATED,
     ConsolidatedLabel,
     Job,
     JobItem,
@@ -235,11 +241,13 @@ def write_consolidation(session: Session, job: Job, fit: ConsolidationFit) -> Co
     are left to their fresher per-submit vote (module docstring)."""
     plan = fit.plan
     judged = effective_judgments_query(job.id).with_only_columns(Judgment.item_id).distinct()
-    # Labels of items nobody answers any more, and of gold items, go; machine labels stay.
+    # Labels of items nobody answers any more, and of gold items, go; machine labels and an admin's
+    # corrections (which need no answers: jobs.adjudication) stay.
     session.execute(
         delete(ConsolidatedLabel).where(
             ConsolidatedLabel.job_id == job.id,
             ConsolidatedLabel.human_annotated,
+            ConsolidatedLabel.method != ADJUDICATED,
             ConsolidatedLabel.updated_at <= plan.snapshot,
             ConsolidatedLabel.item_id.not_in(judged.scalar_subquery()),
         )
@@ -265,6 +273,7 @@ def write_consolidation(session: Session, job: Job, fit: ConsolidationFit) -> Co
     session.execute(delete(WorkerSkill).where(WorkerSkill.job_id == job.id))
     for start in range(0, len(fit.skills), _WRITE_CHUNK):
         session.execute(insert(WorkerSkill), fit.skills[start : start + _WRITE_CHUNK])
+    record_quality_snapshot(session, job)  # the cost curve's point (jobs.quality_history)
     return ConsolidationReport(
         job=job.name,
         method=fit.method,

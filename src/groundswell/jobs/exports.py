@@ -11,6 +11,11 @@ plus::
                         "human-annotated": "yes" | "no",
                         "creation-date": "2020-10-18T22:18:13.527256"}
 
+A label an admin corrected (:mod:`groundswell.jobs.adjudication`) keeps Ground Truth's keys (confidence 1.0,
+``"human-annotated": "yes"``) and adds ``"adjudicated": "yes"``, so a reader of Ground Truth's format still
+reads it and one who cares can tell a reviewed label from a consolidated one. CSV and Parquet say it in their
+``method`` column (``adjudicated``).
+
 An item without a label yet is copied verbatim, as in Ground Truth's intermediate manifests. Gold items are
 left out: they test workers and are not part of the result.
 
@@ -50,7 +55,7 @@ from groundswell.jobs.answers import effective_judgments_query
 from groundswell.jobs.lifecycle import get_job
 from groundswell.store.files import fs_for
 from groundswell.store.queries import manifest_line
-from groundswell.store.tables import ConsolidatedLabel, Item, Job, JobItem, Judgment, Worker
+from groundswell.store.tables import ADJUDICATED, ConsolidatedLabel, Item, Job, JobItem, Judgment, Worker
 
 __all__ = [
     "FLAT_COLUMNS",
@@ -130,6 +135,8 @@ def output_line(item: Item, label: ConsolidatedLabel | None, job: Job) -> dict[s
         "human-annotated": "yes" if label.human_annotated else "no",
         "creation-date": creation_date(label.updated_at),
     }
+    if label.method == ADJUDICATED:
+        line[f"{attribute}-metadata"]["adjudicated"] = "yes"
     return line
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from groundswell.active import AccuracyEstimate, AutoLabelSettings, estimate_accuracy
 from groundswell.domain import WorkState
-from groundswell.jobs.autolabel import human_judgment_count
+from groundswell.jobs.answers import human_judgment_count
 from groundswell.jobs.redundancy import REVIEW_WORK
 from groundswell.store.tables import ConsolidatedLabel, Job, JobItem, Work
 

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from groundswell.active import AutoLabelSettings, choose_reopen, estimate_accuracy, expected_gain
 from groundswell.domain import JobState, WorkState
-from groundswell.jobs.autolabel import human_judgment_count
+from groundswell.jobs.answers import human_judgment_count
 from groundswell.jobs.job_settings import consolidation_settings
 from groundswell.jobs.posterior import (
     JobPosterior,
@@ -50,7 +50,7 @@ from groundswell.jobs.posterior import (
     read_posterior_inputs,
 )
 from groundswell.store.queue import enqueue, is_pending
-from groundswell.store.tables import ConsolidatedLabel, Job, JobItem, Judgment, Work, utcnow
+from groundswell.store.tables import ADJUDICATED, ConsolidatedLabel, Job, JobItem, Judgment, Work, utcnow
 
 __all__ = [
     "REVIEW_WORK",
@@ -300,6 +300,7 @@ def write_review(session: Session, job: Job, choice: ReviewChoice) -> dict[str, 
                     JobItem.is_done.is_(True),
                     JobItem.leases_active == 0,
                     JobItem.judgments_wanted == wanted,
+                    ~_adjudicated_item(job),
                 )
                 .values(judgments_wanted=JobItem.judgments_wanted + 1, is_done=False)
                 .execution_options(synchronize_session=False)
@@ -315,6 +316,15 @@ def write_review(session: Session, job: Job, choice: ReviewChoice) -> dict[str, 
         "items_reopened": reopened,
         **summary,
     }
+
+
+def _adjudicated_item(job: Job) -> Any:
+    """The job item's label is an admin's correction (``jobs.adjudication``): final, never asked again."""
+    return exists().where(
+        ConsolidatedLabel.job_id == job.id,
+        ConsolidatedLabel.item_id == JobItem.item_id,
+        ConsolidatedLabel.method == ADJUDICATED,
+    )
 
 
 def review_redundancy(session: Session, job: Job) -> dict[str, Any]:

@@ -144,6 +144,12 @@ class LabelPublic(BaseModel):
     method: str
     judgment_count: int
     updated_at: datetime
+    agreement: float | None = Field(
+        default=None,
+        description="Share of the tweet's current answers equal to its label (null without answers, and in "
+        "the feed, `since`).",
+    )
+    adjudicated: bool = Field(default=False, description="An admin's correction (method `adjudicated`).")
 
 
 class LabelPagePublic(BaseModel):

@@ -28,7 +28,19 @@ from groundswell.telemetry.logs import configure_logging
 from groundswell.web.deps import plain_path
 from groundswell.web.errors import install_error_handlers
 from groundswell.web.observability import install_observability
-from groundswell.web.routes import api, datasets, job_items, labels, models, pages, webhooks, workers
+from groundswell.web.routes import (
+    adjudication,
+    api,
+    charts,
+    console,
+    datasets,
+    job_items,
+    labels,
+    models,
+    pages,
+    webhooks,
+    workers,
+)
 from groundswell.web.throttle import Throttle
 
 __all__ = ["app_from_env", "create_app"]
@@ -67,9 +79,19 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     install_error_handlers(app)
     install_observability(app, app.state.factory, metrics=settings.metrics)
     app.include_router(api.router)
-    for router in (datasets.router, job_items.router, labels.router, models.router, webhooks.router, workers.router):
+    app.include_router(charts.router)
+    for router in (
+        adjudication.router,
+        datasets.router,
+        job_items.router,
+        labels.router,
+        models.router,
+        webhooks.router,
+        workers.router,
+    ):
         app.include_router(router)
     app.include_router(pages.router)
+    app.include_router(console.router)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> Response:

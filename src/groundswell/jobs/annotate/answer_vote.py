@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from groundswell.jobs.annotate.routing_sql import DELETE_VOTE, UPSERT_VOTE, ItemCounts, JobRow
+from groundswell.jobs.annotate.routing_sql import ADJUDICATED_LABEL, DELETE_VOTE, UPSERT_VOTE, ItemCounts, JobRow
 from groundswell.jobs.answers import current_labels
 from groundswell.jobs.job_settings import PER_SUBMIT_RULES, consolidation_settings
 from groundswell.store.driver import Driver, Sql
@@ -97,7 +97,13 @@ def after_answer(
     if row.is_gold:
         return []  # gold items inform worker skills but never get a label
     estimate, write = incremental_update(db, job.id, job.labels, row.item_id, answers)
-    if row.is_done and needs_more_judgments(job, row, estimate):
+    if row.is_done and needs_more_judgments(job, row, estimate) and not _adjudicated(db, row):
         row.judgments_wanted += 1
         row.is_done = False
     return [write]
+
+
+def _adjudicated(db: Driver, row: ItemCounts) -> bool:
+    """Whether an admin corrected the item's label (``jobs.adjudication``): then it is final, and no answer
+    reopens it. Read only when a reopen is due, so the common submit costs nothing more."""
+    return db.one(ADJUDICATED_LABEL, {"job_id": row.job_id, "item_id": row.item_id}) is not None

@@ -16,6 +16,7 @@ from typing import Any
 
 from groundswell.domain import JobState
 from groundswell.store.driver import Driver, Sql
+from groundswell.store.tables import ADJUDICATED
 
 __all__ = ["ItemCounts", "JobRow", "counts_write", "job_from_row", "job_query", "lock_item_of_lease"]
 
@@ -359,6 +360,12 @@ UPSERT_VOTE = Sql("""
         judgment_count = excluded.judgment_count, model_version_id = excluded.model_version_id,
         updated_at = excluded.updated_at
 """)
+#: An admin's correction (``jobs.adjudication``) is no vote: withdrawing every answer leaves it in place.
 DELETE_VOTE = Sql(
     "DELETE FROM consolidated_labels WHERE job_id = :job_id AND item_id = :item_id AND human_annotated = true"
+    f" AND method <> '{ADJUDICATED}'"
+)
+#: Whether the item's label is an admin's correction: asked only before dynamic redundancy would reopen an item.
+ADJUDICATED_LABEL = Sql(
+    f"SELECT 1 FROM consolidated_labels WHERE job_id = :job_id AND item_id = :item_id AND method = '{ADJUDICATED}'"
 )

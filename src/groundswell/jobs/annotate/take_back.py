@@ -17,7 +17,16 @@ from groundswell.jobs.annotate import routing_sql as sql
 from groundswell.jobs.annotate.routing import Task
 from groundswell.jobs.lifecycle import get_job, job_labels
 from groundswell.store.driver import Driver
-from groundswell.store.tables import Item, JobItem, Judgment, TaskLease, Worker, utcnow
+from groundswell.store.tables import (
+    ADJUDICATED,
+    ConsolidatedLabel,
+    Item,
+    JobItem,
+    Judgment,
+    TaskLease,
+    Worker,
+    utcnow,
+)
 
 __all__ = ["decline_task", "undo_last_answer"]
 
@@ -26,6 +35,13 @@ def _lock_job_item(session: Session, job_id: int, item_id: int) -> JobItem:
     query = select(JobItem).where(JobItem.job_id == job_id, JobItem.item_id == item_id).with_for_update()
     row = session.scalars(query.execution_options(populate_existing=True)).one()
     return row
+
+
+def _adjudicated(session: Session, job_id: int, item_id: int) -> bool:
+    label = session.scalar(
+        select(ConsolidatedLabel.method).where(ConsolidatedLabel.job_id == job_id, ConsolidatedLabel.item_id == item_id)
+    )
+    return label == ADJUDICATED
 
 
 def decline_task(session: Session, worker: Worker, lease_id: int, *, now: datetime | None = None) -> None:
@@ -85,9 +101,12 @@ def undo_last_answer(session: Session, job_name: str, worker: Worker, *, now: da
     lease.closed_at = None
     row.judgments_accepted -= 1
     row.leases_active += 1
-    row.is_done = False
-    if job.state is JobState.COMPLETED:
-        job.state, job.finished_at = JobState.RUNNING, None
+    # An item whose label an admin corrected stays final (jobs.adjudication): the worker may answer again,
+    # but the item is not reopened to anyone else, and a completed job stays completed.
+    if not _adjudicated(session, job.id, last.item_id):
+        row.is_done = False
+        if job.state is JobState.COMPLETED:
+            job.state, job.finished_at = JobState.RUNNING, None
     session.flush()
     item = session.get(Item, last.item_id)
     assert item is not None  # foreign key

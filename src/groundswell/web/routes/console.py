@@ -36,9 +36,7 @@ class PreviewRequest(BaseModel):
 @router.get("/admin/datasets", response_class=HTMLResponse)
 def datasets_page(request: Request, store: StoreDep, creds: CredentialsDep) -> Response:
     with caller(store, creds, admin=True) as call:
-        return page(
-            request, "admin_datasets.html", principal=call.principal, datasets=dataset_rows(call.session)
-        )
+        return page(request, "admin_datasets.html", principal=call.principal, datasets=dataset_rows(call.session))
 
 
 @router.get("/admin/new-job", response_class=HTMLResponse)

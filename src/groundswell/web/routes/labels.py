@@ -20,9 +20,9 @@ from groundswell import jobs
 from groundswell.jobs.consolidation import consolidate_job
 from groundswell.jobs.drift import drift_report
 from groundswell.jobs.exports import export_job
-from groundswell.jobs.label_browser import LabelFilter, label_page
-from groundswell.jobs.label_feed import feed_page, parse_since
-from groundswell.store.tables import ConsolidatedLabel, Item
+from groundswell.jobs.label_browser import LabelFilter, answer_counts, label_page
+from groundswell.jobs.label_feed import FeedRow, feed_page, parse_since
+from groundswell.store.tables import ADJUDICATED, ConsolidatedLabel, Item, Job
 from groundswell.web.admin_schemas import (
     ConsolidateRequest,
     ConsolidationPublic,
@@ -45,7 +45,7 @@ from groundswell.web.routes.common import (
 )
 from groundswell.web.schemas import PlainText
 
-__all__ = ["router"]
+__all__ = ["label_public", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"], dependencies=[ADMIN_ONLY])
 
@@ -87,27 +87,37 @@ def job_labels(
     human: Annotated[bool | None, Query(description="true: consolidated from people; false: machine labels.")] = None,
     min_confidence: Confidence = None,
     max_confidence: Confidence = None,
+    q: Annotated[
+        PlainText | None,
+        Query(min_length=1, max_length=280, description="Tweets containing this text (any case; % and _ as typed)."),
+    ] = None,
+    disagreement: Annotated[
+        bool | None,
+        Query(description="true: the answers hold at least two different labels; false: they do not."),
+    ] = None,
+    adjudicated: Annotated[bool | None, Query(description="true: an admin's corrections; false: the rest.")] = None,
     since: SinceQuery = None,
 ) -> LabelPagePublic:
-    """The job's labels (gold tweets left out) in import order, a page at a time, following ``next_cursor``.
+    """The job's labels (gold tweets left out) in import order, a page at a time, following ``next_cursor``,
+    each with ``agreement`` (the share of its answers equal to it) and ``adjudicated`` (an admin's correction).
 
     With ``since`` (``0`` the first time), the labels that became final after that feed cursor instead, in the
     order they did, and ``next_since`` to ask with next time (the same when nothing is new): polling that
     never misses or repeats a label. A label that changes after it was final comes again. ``cursor`` is not
     used with ``since``.
     """
-    where = LabelFilter(label, human, min_confidence, max_confidence)
+    where = LabelFilter(label, human, min_confidence, max_confidence, q, disagreement, adjudicated)
     if since is not None:
         return _feed(store, creds, name, parse_since(since), limit, where)
     with caller(store, creds, admin=True) as call:
         job = jobs.get_job(call.session, name)
         page = label_page(call.session, job, after=after_id(cursor), limit=limit, where=where)
-        labels = [_public(row.item, row.label) for row in page.rows]
+        labels = [label_public(row.item, row.label, row.agreement) for row in page.rows]
         return LabelPagePublic(labels=labels, next_cursor=cursor_for(page.after))
 
 
-def _public(item: Item, label: ConsolidatedLabel) -> LabelPublic:
-    """One label as the API shows it, in pages and in the feed alike."""
+def label_public(item: Item, label: ConsolidatedLabel, agreement: float | None = None) -> LabelPublic:
+    """One label as the API shows it, in pages, the feed and a label's review alike."""
     return LabelPublic(
         item_id=item.external_id,
         source=item.text,
@@ -118,6 +128,8 @@ def _public(item: Item, label: ConsolidatedLabel) -> LabelPublic:
         method=label.method,
         judgment_count=label.judgment_count,
         updated_at=label.updated_at,
+        agreement=agreement,
+        adjudicated=label.method == ADJUDICATED,
     )
 
 
@@ -125,16 +137,29 @@ def _feed(store: Any, creds: Any, name: str, since: int, limit: int, where: Labe
     with caller(store, creds, admin=True) as call:
         job = jobs.get_job(call.session, name)
         page = feed_page(call.session, job, since=since, limit=limit, human=where.human_annotated)
-        rows = [
-            row
-            for row in page.rows
-            if (where.label is None or row.label.label == where.label)
-            and (where.min_confidence is None or row.label.confidence >= where.min_confidence)
-            and (where.max_confidence is None or row.label.confidence <= where.max_confidence)
-        ]
+        rows = [row for row in page.rows if _passes(row, where)]
+        if where.disagreement is not None:
+            rows = _by_disagreement(call.session, job, rows, where.disagreement)
         return LabelPagePublic(
-            labels=[_public(r.item, r.label) for r in rows], next_cursor=None, next_since=str(page.next_since)
+            labels=[label_public(r.item, r.label) for r in rows], next_cursor=None, next_since=str(page.next_since)
         )
+
+
+def _passes(row: FeedRow, where: LabelFilter) -> bool:
+    """The label browser's filters on a feed row, those the row itself answers (``label_page`` has them in SQL)."""
+    label = row.label
+    return (
+        (where.label is None or label.label == where.label)
+        and (where.min_confidence is None or label.confidence >= where.min_confidence)
+        and (where.max_confidence is None or label.confidence <= where.max_confidence)
+        and (not where.text or where.text.lower() in row.item.text.lower())
+        and (where.adjudicated is None or (label.method == ADJUDICATED) == where.adjudicated)
+    )
+
+
+def _by_disagreement(session: Any, job: Job, rows: list[FeedRow], wanted: bool) -> list[FeedRow]:
+    counts = answer_counts(session, job, [row.item.id for row in rows])
+    return [row for row in rows if (len(counts.get(row.item.id, {})) > 1) == wanted]
 
 
 @router.get(

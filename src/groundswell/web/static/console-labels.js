@@ -76,14 +76,17 @@
       : "";
     const answers = document.querySelector("#detail-answers tbody");
     answers.replaceChildren(...(data.answers || []).map((a) =>
-      el("tr", {}, el("td", {}, a.worker_name), el("td", {}, a.label === null ? "(skipped)" : a.label),
+      el("tr", {}, el("td", {}, a.worker), el("td", {}, a.label === null ? "(skipped)" : a.label),
          el("td", {}, a.time_spent_s === null || a.time_spent_s === undefined ? "—" : fixed(a.time_spent_s, 1)),
          el("td", {}, when(a.submitted_at)))));
     if (!(data.answers || []).length) answers.append(el("tr", {}, el("td", { colspan: "4" }, "No answers: a machine label.")));
-    document.getElementById("detail-model").textContent = data.model_vote ? `The model's vote: ${data.model_vote}` : "";
+    const vote = data.model_vote;
+    document.getElementById("detail-model").textContent = vote
+      ? `The model's vote: ${vote.label}` + (vote.confidence === null || vote.confidence === undefined ? "" : ` (${fixed(vote.confidence, 2)})`)
+      : "";
     const history = document.getElementById("detail-history");
     history.replaceChildren(...(data.history || []).map((h) =>
-      el("li", {}, `${when(h.created_at)}: ${h.by} ${h.label === null ? "undid the correction" : `set ${h.label}`}` +
+      el("li", {}, `${when(h.created_at)}: ${h.worker} ${h.label === null ? "undid the correction" : `set ${h.label}`}` +
         (h.previous_label ? ` (was ${h.previous_label})` : "") + (h.note ? ` — ${h.note}` : ""))));
     if (!(data.history || []).length) history.append(el("li", { class: "who" }, "Never corrected."));
     if (label) correctForm.elements.label.value = label.label;

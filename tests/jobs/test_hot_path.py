@@ -23,7 +23,7 @@ from groundswell.jobs.setup import prepare_store
 from groundswell.store import make_engine, make_session_factory
 from groundswell.store.db import transaction
 from groundswell.store.driver import Driver
-from groundswell.store.tables import ConsolidatedLabel, JobItem, Judgment, WebSession, Work, utcnow
+from groundswell.store.tables import ConsolidatedLabel, JobItem, Judgment, LabelEvent, WebSession, Work, utcnow
 
 
 @pytest.fixture
@@ -337,3 +337,24 @@ def test_the_last_answer_through_the_one_call_route_completes_the_job(
     with pg_factory() as session:
         assert get_job(session, job).state.value == "completed"
         assert session.scalars(select(Work.kind)).all() == ["consolidate"]
+
+
+def test_a_final_answer_through_the_one_call_route_that_changes_the_vote_is_one_label_event(
+    pg_factory: sessionmaker[Session], hot: _SyncHotPath
+) -> None:
+    """The function writes the vote before it marks the item done: the label feed's triggers (migration 0009)
+    then see a labelled item become done (one event), not also a done item's label change (a second)."""
+    job = make_job(pg_factory, make_dataset(pg_factory, count=1), workers_per_item=3)
+    annotators = [_sign_in(pg_factory, f"a{n}@example.org") for n in range(3)]
+    tasks = [hot.next_task(token, csrf, job) for _, token, csrf in annotators]
+    assert all(isinstance(task, Task) for task in tasks)
+    item_id = tasks[0].item_id
+    # The first two answers tie, and a tie goes to the tied label at position item id mod 2: that one is A.
+    a, b = ("positive", "negative") if item_id % 2 == 0 else ("negative", "positive")
+    after = []
+    for (_, token, csrf), task, label in zip(annotators, tasks, [a, b, b], strict=True):
+        assert hot.submit(token, csrf, task.lease_id, label=label, idempotency_key="k") is not None
+        with pg_factory() as session:
+            vote = session.scalars(select(ConsolidatedLabel.label).where(ConsolidatedLabel.item_id == item_id)).one()
+            after.append((vote, session.scalars(select(LabelEvent.item_id)).all()))
+    assert after == [(a, []), (a, []), (b, [item_id])]  # the third answer finishes the item and turns its vote

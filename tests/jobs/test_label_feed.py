@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from factories import answer, make_dataset, make_job, make_workers, take
 from groundswell import jobs
 from groundswell.errors import InvalidInputError, NotFoundError
-from groundswell.jobs import NoTask
+from groundswell.jobs import NoTask, Task
+from groundswell.jobs.annotate import routing_sql
 from groundswell.jobs.label_feed import feed_page, parse_since, sequence_events
 from groundswell.jobs.setup import prepare_store
 from groundswell.jobs.webhooks import add_webhook, list_webhooks, remove_webhook
@@ -101,6 +102,39 @@ def test_a_final_label_that_changes_is_a_new_event_and_one_that_only_changes_con
         assert [(r.item.id, r.label.label) for r in page.rows] == [(row.item_id, "negative")]
         line = page.rows[0].manifest_line(jobs.get_job(session, job))
         assert line["job"] == 0 and line["job-metadata"]["class-name"] == "negative"
+
+
+@pytest.mark.parametrize("functions", [True, False], ids=["functions", "general"])
+def test_a_final_answer_that_changes_the_vote_is_one_event_with_the_final_label(
+    factory: sessionmaker[Session], dataset: str, functions: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The third of three answers both finishes the item and turns its vote from A to B: one event, for B (on
+    PostgreSQL, through the submit function and through the general path alike)."""
+    job = make_job(factory, dataset, "three", workers_per_item=3)
+    workers = make_workers(factory, 3)
+    tasks = [take(factory, job, worker) for worker in workers]
+    assert all(isinstance(task, Task) for task in tasks)
+    item_id = tasks[0].item_id
+    assert {task.item_id for task in tasks} == {item_id}
+    # Two answers tie; the tie goes to the tied label at position item id mod 2 (answer_vote's rule): that's A.
+    a, b = ("positive", "negative") if item_id % 2 == 0 else ("negative", "positive")
+    for worker, task, label in zip(workers[:2], tasks[:2], [a, b], strict=True):
+        answer(factory, worker, task, label, functions=functions)
+    with factory() as session:
+        assert session.scalars(select(ConsolidatedLabel.label).where(ConsolidatedLabel.item_id == item_id)).one() == a
+    assert _feed(factory, job) == ([], 0)
+
+    if functions and factory.kw["bind"].dialect.name == "postgresql":  # the answer must take the function
+        monkeypatch.setattr(routing_sql, "submit_reads", lambda *args: pytest.fail("the general path ran"))
+    answer(factory, workers[2], tasks[2], b, functions=functions)
+    monkeypatch.undo()
+
+    with factory() as session:
+        events = session.scalars(select(LabelEvent.item_id).where(LabelEvent.job_id == jobs.get_job(session, job).id))
+        assert events.all() == [item_id]
+    with transaction(factory) as session:
+        page = feed_page(session, jobs.get_job(session, job), since=0)
+        assert [(row.item.id, row.label.label) for row in page.rows] == [(item_id, b)]
 
 
 def test_the_cursor_is_checked(factory: sessionmaker[Session], job: str) -> None:

@@ -120,15 +120,18 @@ class Driver:
     def writes(
         self, *calls: tuple[Sql, Mapping[str, Any]], then: Sequence[tuple[Sql, Mapping[str, Any]]] = ()
     ) -> tuple[list[tuple[Any, ...]], list[list[tuple[Any, ...]]]]:
-        """Run independent changes (INSERT, UPDATE, DELETE) as one statement, then the reads ``then``.
+        """Run independent changes (INSERT, UPDATE, DELETE) as one statement, then the statements ``then``
+        (reads, or a change that must follow the others), each on its own, in order.
 
-        Returns the rows of the first change with ``RETURNING``, and each read's rows.
+        Returns the rows of the first change with ``RETURNING``, and each of ``then``'s rows (empty for a
+        change).
 
         On PostgreSQL the changes become data-modifying CTEs of a single statement, sent in one pipeline with
-        the reads: one execution instead of one per change, which is what a statement costs the client (tens
+        ``then``: one execution instead of one per change, which is what a statement costs the client (tens
         of microseconds each in psycopg) and the server. They share one snapshot, so none may depend on
-        another's effect and no two may change the same row; the reads, run after, see them all. On SQLite
-        everything runs one statement after another.
+        another's effect and no two may change the same row; ``then``, run after, sees them all. Row triggers
+        run at the end of a statement and see all of its changes: a change that the others' triggers must not
+        see goes in ``then``. On SQLite everything runs one statement after another.
         """
         if self.is_sqlite:
             returned: list[tuple[Any, ...]] | None = None

@@ -191,10 +191,6 @@ BEGIN
      WHERE x.job_id = c.job_id AND x.item_id = c.item_id AND x.worker_id = p_worker_id;
     {_bind(sql.INSERT_JUDGMENT, _ANSWER)} INTO r_judgment_id;
     {_bind(sql.CLOSE_LEASE, {"state": "'submitted'", "closed_at": "p_now", "lease_id": "p_lease_id"})};
-    done := c.judgments_accepted + 1 >= c.judgments_wanted;
-    UPDATE job_items SET judgments_accepted = judgments_accepted + 1, leases_active = leases_active - 1,
-                         is_done = done
-     WHERE job_id = c.job_id AND item_id = c.item_id;
     IF NOT c.is_gold THEN
         -- The majority vote of each worker's latest answer; a tie goes to the tied label at position
         -- item id mod (number tied), in label order: jobs.annotate.answer_vote.incremental_update's rule.
@@ -212,6 +208,13 @@ BEGIN
         total := cardinality(votes);
         {_bind(sql.UPSERT_VOTE, _VOTE)};
     END IF;
+    -- After the vote, as the general path writes them: an item that becomes done with a label already gets
+    -- its one label event from the is_done trigger (migration 0009); the vote changing the label of an item
+    -- already marked done would add a second.
+    done := c.judgments_accepted + 1 >= c.judgments_wanted;
+    UPDATE job_items SET judgments_accepted = judgments_accepted + 1, leases_active = leases_active - 1,
+                         is_done = done
+     WHERE job_id = c.job_id AND item_id = c.item_id;
     r_status := 'ok';
     r_job_id := c.job_id; r_job_name := j.name; r_item_id := c.item_id; r_labels := j.labels;
     IF done AND NOT EXISTS ({_bind(sql.ANY_OPEN_ITEM, {"job_id": "c.job_id"})}) THEN

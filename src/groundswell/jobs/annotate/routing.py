@@ -312,20 +312,24 @@ def submit_answer(
     counts.is_done = counts.judgments_accepted >= counts.judgments_wanted
     # The new answer is this worker's latest revision: after their earlier ones, in LEASE_ITEM_ANSWERS' order.
     answers = sorted([*answer_rows, (worker.id, label)], key=lambda row: row[0])
-    # The answer, the lease closed, the per-submit majority vote (dynamic redundancy may ask for one more
-    # answer) and the counters as one statement; then whether the job has anything left, and next-task's
-    # first read: one round trip.
+    # The answer, the lease closed and the per-submit majority vote (dynamic redundancy may ask for one more
+    # answer) as one statement; then the counters, whether the job has anything left, and next-task's first
+    # read: one round trip. The counters come after the vote, in a statement of their own: the label feed's
+    # triggers (migration 0009) run at the end of a statement and see all of its changes, so an item marked
+    # done in the statement that changes its label would get two events (the label's change on a done item,
+    # and a labelled item becoming done) where it should get one.
     writes = [
         (sql.INSERT_JUDGMENT, judgment),
         (sql.CLOSE_LEASE, closed),
         *after_answer(db, job, counts, answers),
-        sql.counts_write(counts),
     ]
-    reads = [(sql.ANY_OPEN_ITEM, {"job_id": job.id})] if counts.is_done else []
+    then = [sql.counts_write(counts)]
+    if counts.is_done:
+        then.append((sql.ANY_OPEN_ITEM, {"job_id": job.id}))
     if next_exclude is not None:
-        reads.append(_next_reads(db, job.id, worker, now))
+        then.append(_next_reads(db, job.id, worker, now))
     try:
-        inserted, results = db.writes(*writes, then=reads)
+        inserted, (_counted, *results) = db.writes(*writes, then=then)
     except IntegrityError as exc:
         if not _is_idempotency_clash(exc):
             raise

@@ -133,6 +133,9 @@ def test_the_readme_snippet_end_to_end(server: tuple[LiveServer, str], tmp_path:
         assert workers["ben@example.org"].teams == ["core"] and workers["boss@example.org"].kind == "admin"
         assert [(t.name, t.members) for t in gs.workers.teams()] == [("core", 2)]
         assert [j.name for j in gs.jobs.list()] == ["launch-sentiment"]
+        # The dataset itself back out: an input manifest that names each tweet by its id.
+        exported = gs.datasets.export("launch", tmp_path / "launch.manifest").read_text().splitlines()
+        assert [json.loads(line) for line in exported] == [{"source": t, "id": i} for i, t in _by_id(records)]
 
 
 def test_dataframe_and_file_uploads_and_paging(server: tuple[LiveServer, str], tmp_path: Path) -> None:
@@ -244,3 +247,7 @@ def test_final_labels_come_out_by_feed_and_by_webhook_from_a_runner_process(
         runner.kill()
         runner.wait(timeout=10)
         hook.close()
+
+
+def _by_id(records: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return [(r["id"], r["text"]) for r in records]

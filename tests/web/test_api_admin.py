@@ -235,3 +235,27 @@ def test_invite_links_start_with_the_public_url_when_it_is_set(sqlite_url: str, 
         )
         assert response.status_code == 201, response.text
         assert response.json()["invite_url"].startswith("https://label.example.org/invite/")
+
+
+def test_a_dataset_exports_as_the_cli_writes_it_and_reimports_to_the_same_items(
+    client: TestClient, admin: dict[str, str], tmp_path: Path
+) -> None:
+    from groundswell.ingest import export_dataset
+
+    body = "".join(json.dumps({"source": f"tweet {i} ☕", "id": f"d{i}", "lang": "en"}) + "\n" for i in range(7))
+    assert _upload(client, admin, "cafe", "cafe.jsonl", body.encode(), id_column="id").status_code == 201
+    response = client.get("/api/v1/datasets/cafe/export", headers=admin)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    assert 'filename="cafe.manifest"' in response.headers["content-disposition"]
+    out = tmp_path / "cli.manifest"
+    export_dataset(_factory(client), "cafe", str(out))
+    assert response.content == out.read_bytes()
+    again = _upload(client, admin, "cafe-again", "again.jsonl", response.content, id_column="id")
+    assert again.status_code == 201 and again.json()["imported"] == 7
+    first = client.get("/api/v1/datasets/cafe/items", headers=admin).json()["items"]
+    second = client.get("/api/v1/datasets/cafe-again/items", headers=admin).json()["items"]
+    assert [(i["id"], i["text"], i["attributes"]) for i in first] == [
+        (i["id"], i["text"], i["attributes"]) for i in second
+    ]
+    assert client.get("/api/v1/datasets/nope/export", headers=admin).status_code == 404

@@ -105,7 +105,7 @@ def test_every_operation_answers_as_its_openapi_document_says(store_url: str, tm
         stop_server(server)
     for run in (rest, create, stateful):
         assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]
-    assert "Tested: 39" in rest.stdout and "Tested: 3" in create.stdout
+    assert "Tested: 40" in rest.stdout and "Tested: 3" in create.stdout
     # The scenarios followed the document's links (job → its operations, next task → submit, ...).
     covered = re.search(r"API Links:\s+(\d+) covered", stateful.stdout)
     assert covered is not None and int(covered.group(1)) >= 5, stateful.stdout[-3000:]

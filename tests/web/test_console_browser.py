@@ -40,17 +40,18 @@ INSTRUCTIONS = "# Sentiment\n\n| tweet | label |\n| --- | --- |\n| I love it | p
 
 
 @pytest.fixture
-def console(store_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, sessionmaker[Session], str, Path]]:
+def console(store_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, sessionmaker[Session], str, Path, list[Any]]]:
     engine = make_engine(store_url)
     prepare_store(engine)
     factory = make_session_factory(engine)
     with transaction(factory) as session:
         _, key = jobs.create_admin(session, "lead@example.org", "Lead")
     server = start_server(store_url, tmp_path)
-    runner = start_runner(store_url, tmp_path, "--poll", "0.5", "--every", "2")
-    yield server, factory, key, tmp_path
-    runner.terminate()
-    runner.wait(timeout=30)
+    runners = [start_runner(store_url, tmp_path, "--poll", "0.5", "--every", "2")]
+    yield server, factory, key, tmp_path, runners
+    for runner in runners:
+        runner.terminate()
+        runner.wait(timeout=30)
     stop_server(server)
     engine.dispose()
 
@@ -78,9 +79,9 @@ def _label_row(factory: sessionmaker[Session], external_id: str) -> Consolidated
 
 
 def test_requester_path_in_the_browser(
-    browser: Any, console: tuple[LiveServer, sessionmaker[Session], str, Path]
+    browser: Any, console: tuple[LiveServer, sessionmaker[Session], str, Path, list[Any]]
 ) -> None:
-    server, factory, key, tmp_path = console
+    server, factory, key, tmp_path, runners = console
     upload = tmp_path / "launch.csv"
     with upload.open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -186,7 +187,10 @@ def test_requester_path_in_the_browser(
     page.click("#label-filters button[type=submit]")
     _wait_for(lambda: page.locator("#labels-table tbody tr[data-item]").count() == 1)
 
-    # The manifest the console downloads is the CLI's, byte for byte.
+    # The manifest the console downloads is the CLI's, byte for byte. The runner is stopped first: a full
+    # consolidation between the two exports would stamp the labels anew (their creation-date).
+    runners[0].terminate()
+    runners[0].wait(timeout=30)
     with page.expect_download() as download_info:
         page.click("#export-manifest")
     downloaded = Path(download_info.value.path()).read_bytes()
@@ -204,6 +208,18 @@ def test_requester_path_in_the_browser(
     fixed = next(line for line in lines if line["id"] == "c3")
     assert fixed["launch-sentiment-metadata"]["class-name"] == corrected
     assert fixed["launch-sentiment-metadata"]["adjudicated"] == "yes"
+
+    # Train a model from the job's labels (a runner does it) and read its card: metrics and confusion matrix.
+    runners.append(start_runner(server.database_url, tmp_path, "--poll", "0.5", name="runner-2"))
+    page.click("text=Models")
+    page.wait_for_url(f"{server.url}/admin/models")
+    assert page.input_value("#model-job") == "launch-sentiment"
+    page.click("#train-form button[type=submit]")
+    page.locator("#train-status", has_text="Trained.").wait_for(timeout=90_000)
+    page.locator("#model-detail").wait_for(state="visible")
+    assert page.locator("#confusion tbody tr").count() == 3
+    assert page.locator("#confusion thead th").all_text_contents() == ["", "positive", "negative", "neutral"]
+    assert page.locator("#models-table tbody tr[data-model]").count() == 1
     assert errors == []
 
 

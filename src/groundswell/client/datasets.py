@@ -1,10 +1,13 @@
-"""``gs.datasets``: import tweets (records, a DataFrame or a file), list and show datasets, read their items."""
+"""``gs.datasets``: import tweets (records, a DataFrame or a file), list and show datasets, read their items,
+export them."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from groundswell.client._http import Http, segment
@@ -131,3 +134,13 @@ class Datasets:
         """Every tweet of dataset ``name`` in import order, each exactly once, a page at a time."""
         for row in self._http.pages(f"/datasets/{segment(name)}/items", "items"):
             yield from_api(Item, row)
+
+    def export(self, name: str, path: str | os.PathLike[str]) -> Path:
+        """Write dataset ``name`` to ``path`` as a Ground Truth input manifest, byte for byte what
+        ``groundswell dataset export`` writes (it re-imports to the same items). Streamed to disk; returns the
+        path."""
+        target = Path(path)
+        with self._http.stream(f"/datasets/{segment(name)}/export") as response, target.open("wb") as out:
+            for chunk in response.iter_bytes():
+                out.write(chunk)
+        return target

@@ -1,4 +1,5 @@
-"""``/api/v1/datasets``: import (an upload, or a path on the server or in S3), list, show, and page through items.
+"""``/api/v1/datasets``: import (an upload, or a path on the server or in S3), list, show, page through items,
+and export.
 
 ``POST /datasets`` takes either body: ``multipart/form-data`` with the file, or JSON naming a path or ``s3://``
 URI. Both go through the same importer as ``groundswell dataset import`` (same validation, every problem by file
@@ -9,17 +10,21 @@ which can describe only one media type. The import runs on a worker thread: it m
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from typing import Any
 
 from fastapi import APIRouter, Request, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ValidationError
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from groundswell.errors import InvalidInputError, UsageError
-from groundswell.ingest import ImportReport, InputFormat, ReadOptions, import_dataset
+from groundswell.ingest import ImportReport, InputFormat, ReadOptions, export_dataset, import_dataset
 from groundswell.ingest.browse import dataset_detail, dataset_item_page, dataset_rows
 from groundswell.ingest.upload import import_upload
 from groundswell.web.admin_schemas import (
@@ -207,3 +212,38 @@ def dataset_items(
             for i in page.items
         ]
         return ItemPagePublic(items=items, next_cursor=cursor_for(page.after))
+
+
+@router.get(
+    "/datasets/{name}/export",
+    response_class=FileResponse,
+    responses=merged(
+        ONE_OF_MANY,
+        {
+            200: {
+                "description": "Every item as a Ground Truth input manifest line, as `groundswell dataset export` "
+                "writes it.",
+                "content": {"application/x-ndjson": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        },
+    ),
+)
+async def export_dataset_manifest(name: DatasetName, store: StoreDep) -> FileResponse:
+    """The dataset as a Ground Truth input manifest (JSON Lines) that re-imports to the same items.
+
+    Written by the CLI's own function to a temporary file and sent from it: the bytes are the CLI's, memory
+    stays flat, and no database session is held while a slow client reads.
+    """
+    handle, path = tempfile.mkstemp(prefix="groundswell-dataset-")
+    os.close(handle)
+    try:
+        await run_in_threadpool(export_dataset, store, name, path)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return FileResponse(
+        path,
+        media_type="application/x-ndjson",
+        filename=f"{name}.manifest",
+        background=BackgroundTask(os.unlink, path),
+    )

@@ -1,6 +1,6 @@
 // The job page, live: progress refreshed from GET /api/v1/jobs/{name}, and the charts drawn with the vendored
-// Chart.js from GET /api/v1/jobs/{name}/charts/{chart}; each chart has its data as a table and a CSV link, and
-// all of it is refreshed every 10 seconds while the page is open.
+// Chart.js from GET /api/v1/jobs/{name}/charts/{chart}; each chart has its data as a table and a CSV link.
+// Progress is refreshed every 10 seconds while the page is open, the charts when it moved (or once a minute).
 (function () {
   "use strict";
   const { api, el, fixed, showError } = window.GS;
@@ -11,10 +11,19 @@
   const drawn = new Map();   // chart name → { chart, table, note }
   const palette = ["#1d6fd8", "#c0392b", "#1f8a4c", "#b26a00", "#7b3fb6", "#16877f", "#8a8f98", "#d35400"];
 
+  // Charts are redrawn when the progress moved, and at least once a minute (a consolidation or a round
+  // changes some without a new answer): an open tab on an idle job does not recompute them every 10 s.
+  const CHARTS_AT_LEAST_MS = 60000;
+  let lastProgress = null;
+  let chartsAt = 0;
+
   async function refreshProgress() {
     const data = await api("GET", jobPath);
     const p = data.progress;
-    if (!p) return;
+    if (!p) return true;
+    const signature = `${p.done}/${p.judgments}/${p.items}`;
+    const moved = signature !== lastProgress;
+    lastProgress = signature;
     const set = (field, text) => { const node = app.querySelector(`[data-field="${field}"]`); if (node) node.textContent = text; };
     set("done", `${p.done} / ${p.items} (${p.percent_done.toFixed(1)} %)`);
     set("in_progress", p.in_progress);
@@ -22,6 +31,7 @@
     set("judgments", `${p.judgments} / ${p.judgments_wanted}`);
     set("active_leases", p.active_leases);
     set("active_annotators", p.active_annotators);
+    return moved;
   }
 
   // Which columns become which series, per chart: the rest of the data is in the table.
@@ -138,7 +148,11 @@
   async function refresh() {
     const box = document.getElementById("charts-error");
     try {
-      await Promise.all([refreshProgress(), refreshCharts()]);
+      const moved = await refreshProgress();
+      if (moved || Date.now() - chartsAt >= CHARTS_AT_LEAST_MS) {
+        await refreshCharts();
+        chartsAt = Date.now();
+      }
       showError(box, null);
     } catch (error) {
       showError(box, error);
@@ -151,6 +165,7 @@
     try {
       const result = await api("POST", `${jobPath}/consolidate`, {});
       status.textContent = `Consolidated ${result.items_labeled} labels (${result.method}).`;
+      chartsAt = 0;
       await refresh();
     } catch (error) {
       status.textContent = `Consolidation failed: ${error.message}`;

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -306,3 +307,68 @@ def test_every_chart_renders_data_marks_with_its_table(browser: Any, sqlite_url:
 def _rows_in_api(page: Any, base: str, job: str, names: list[str]) -> dict[str, int]:
     """How many rows each chart's API answer has, fetched with the page's own session."""
     return {name: len(page.request.get(f"{base}/api/v1/jobs/{job}/charts/{name}").json()["rows"]) for name in names}
+
+
+def test_the_job_form_sends_every_setting_it_shows(browser: Any, sqlite_url: str, tmp_path: Path) -> None:
+    """Each input of the form reaches the job: top-level fields and ``settings`` keys, typed as the API wants."""
+    from factories import make_dataset
+    from groundswell.jobs.views import job_team_names
+
+    engine = make_engine(sqlite_url)
+    prepare_store(engine)
+    factory = make_session_factory(engine)
+    make_dataset(factory, "launch", count=5)
+    with transaction(factory) as session:
+        _, key = jobs.create_admin(session, "lead@example.org")
+        for team in ("core", "night"):  # teams exist once someone is invited to them
+            jobs.create_invite(session, f"{team}@example.org", team=team, valid_for=timedelta(days=1))
+    server = start_server(sqlite_url, tmp_path)
+    try:
+        page = browser.new_page()
+        page.goto(f"{server.url}/admin/login")
+        page.fill("input[name=api_key]", key)
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{server.url}/admin")
+        page.goto(f"{server.url}/admin/new-job?dataset=launch")
+        for summary in page.locator("#job-form summary").all():
+            if summary.evaluate("s => !s.parentElement.open"):
+                summary.click()
+        page.fill("input[name=name]", "every-setting")
+        page.fill("input[name=labels]", "good, bad")
+        values = {
+            "workers_per_item": "2", "max_workers_per_item": "4", "redundancy_threshold": "0.7", "seed_size": "50",
+            "batch_size": "20", "budget": "500", "task_time_limit_s": "120", "task_availability_s": "86400",
+            "max_concurrent_tasks": "10", "teams": "core, night", "label_attribute_name": "mood",
+            "webhooks": "http://127.0.0.1:9/hook",
+        }  # fmt: skip
+        for name, value in values.items():
+            page.fill(f"[data-key={name}]", value)
+        page.select_option("[data-key=consolidation_method]", "ds")
+        page.select_option("[data-key=redundancy_rule]", "posterior")
+        page.select_option("[data-key=model_vote]", "true")
+        page.check("[data-key=dynamic_redundancy]")
+        page.check("[data-key=auto_label]")
+        page.click("text=Create job")
+        page.wait_for_url(f"{server.url}/admin/jobs/**")
+        assert page.url == f"{server.url}/admin/jobs/every-setting", page.locator("#job-errors").text_content()
+        with factory() as session:
+            job = jobs.get_job(session, "every-setting")
+            assert (job.workers_per_item, job.max_workers_per_item) == (2, 4)
+            assert (job.task_time_limit_s, job.task_availability_s, job.max_concurrent_tasks) == (120, 86400, 10)
+            assert job.label_attribute_name == "mood"
+            assert sorted(job_team_names(session, job)) == ["core", "night"]
+            settings = dict(job.settings or {})
+            assert {
+                k: settings.get(k) for k in ("consolidation_method", "redundancy_rule", "redundancy_threshold")
+            } == {
+                "consolidation_method": "ds",
+                "redundancy_rule": "posterior",
+                "redundancy_threshold": 0.7,
+            }
+            assert settings["dynamic_redundancy"] is True and settings["auto_label"] is True
+            assert (settings["seed_size"], settings["batch_size"], settings["budget"]) == (50, 20, 500)
+            assert settings["model_vote"] is True
+            assert job.webhook_secret is not None  # the webhook was registered
+    finally:
+        stop_server(server)
+        engine.dispose()

@@ -16,7 +16,8 @@ from groundswell.jobs.job_settings import REDUNDANCY_RULES
 
 __all__ = ["FORM_GROUPS", "FormField", "FormGroup"]
 
-Kind = Literal["int", "float", "bool", "choice", "text", "list"]
+#: ``tristate``: unset (the default applies), on or off.
+Kind = Literal["int", "float", "bool", "tristate", "choice", "text", "list"]
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,14 @@ FORM_GROUPS: tuple[FormGroup, ...] = (
                 step="1",
             ),
             FormField(
+                "model_vote",
+                "Model vote as prior",
+                "tristate",
+                "Store the model's vote on open tweets, the prior of the 'posterior' redundancy rule (default: on "
+                "under that rule, else off).",
+                target="settings",
+            ),
+            FormField(
                 "budget",
                 "Budget",
                 "int",
@@ -190,6 +199,15 @@ FORM_GROUPS: tuple[FormGroup, ...] = (
                 step="1",
             ),
             FormField(
+                "task_availability_s",
+                "Availability (s)",
+                "int",
+                "How long tasks stay available after the job starts (default 30 days).",
+                placeholder="2592000",
+                minimum=60,
+                step="1",
+            ),
+            FormField(
                 "max_concurrent_tasks",
                 "Most tasks held at once",
                 "int",
@@ -202,7 +220,8 @@ FORM_GROUPS: tuple[FormGroup, ...] = (
                 "teams",
                 "Teams",
                 "list",
-                "Comma-separated team names whose members may work on the job (empty: every annotator).",
+                "Comma-separated team names whose members may work on the job (empty: every annotator); a team "
+                "exists once someone is invited to it (Workers).",
                 placeholder="core, night-shift",
             ),
             FormField(

@@ -36,6 +36,7 @@
       let value;
       if (kind === "bool") value = input.checked ? true : undefined;
       else if (input.value.trim() === "") value = undefined;
+      else if (kind === "tristate") value = input.value === "true";
       else if (kind === "int") value = parseInt(input.value, 10);
       else if (kind === "float") value = parseFloat(input.value);
       else if (kind === "list") value = list(input.value);

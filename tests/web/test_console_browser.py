@@ -141,6 +141,7 @@ def test_requester_path_in_the_browser(
     page.goto(f"{server.url}/admin/jobs/launch-sentiment")
     page.locator("[data-chart=throughput]").wait_for()
     assert page.locator("[data-field=done]").text_content().startswith("0 / 6")
+    assert page.locator("[data-chart=throughput]").get_by_text("No data yet.").is_visible()
 
     annotator = browser.new_context()
     labeling = annotator.new_page()
@@ -291,6 +292,7 @@ def test_every_chart_renders_data_marks_with_its_table(browser: Any, sqlite_url:
         assert [name for name, _ in marks] == names
         cost = page.request.get(f"{server.url}/api/v1/jobs/{job}/charts/cost").json()
         assert all(count > 0 for _, count in marks), (marks[-1], cost["rows"])  # every chart drew data marks
+        assert page.get_by_text("No data yet.").filter(visible=True).count() == 0
         api = _rows_in_api(page, server.url, job, names)
         for name in names:
             shown = page.locator(f"[data-chart={name}] .chart-table tbody tr").count()

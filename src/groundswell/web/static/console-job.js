@@ -101,8 +101,20 @@
       const finish = meta.projected_finish ? `; projected to finish ${window.GS.when(meta.projected_finish)} UTC` : "";
       return `${rate}${finish}`;
     }
-    if (data.name === "cost" && meta.target !== null && meta.target !== undefined) return `target ${fixed(meta.target, 3)}`;
+    if (data.name === "cost") {
+      if (data.rows.length && numbers(data, "estimated_accuracy").every((v) => v === null)) {
+        return "No accuracy estimate: this job's labels come from a vote, whose shares are not probabilities " +
+          "(Dawid–Skene or an accuracy target give one).";
+      }
+      if (meta.target !== null && meta.target !== undefined) return `target ${fixed(meta.target, 3)}`;
+    }
     return data.description || "";
+  }
+
+  // Whether a chart has anything to draw: a zero-filled histogram or a curve of unknowns is "no data yet".
+  function hasMarks(spec) {
+    return !!spec && spec.data.datasets.some((d) => d.data.some((v) =>
+      v !== null && v !== undefined && (typeof v === "object" ? v.y !== null && v.y !== undefined : v !== 0)));
   }
 
   function tableOf(data) {
@@ -117,13 +129,13 @@
     if (existing) {
       existing.note.textContent = note(data);
       existing.table.replaceWith(existing.table = tableOf(data));
-      existing.empty.hidden = data.rows.length > 0;
+      existing.empty.hidden = hasMarks(spec);
       if (existing.chart && spec) { existing.chart.data = spec.data; existing.chart.update("none"); }
       return;
     }
     const canvas = el("canvas", { "aria-label": data.title, role: "img" });
     const table = tableOf(data);
-    const empty = el("p", { class: "who", hidden: data.rows.length > 0 }, "No data yet.");
+    const empty = el("p", { class: "who", hidden: hasMarks(spec) }, "No data yet.");
     const csv = `/api/v1/${jobPath}/charts/${data.name}?format=csv`;
     const figure = el("figure", { class: "chart", "data-chart": data.name },
       el("figcaption", {}, el("strong", {}, data.title), " ", el("a", { href: csv, download: true }, "CSV")),

@@ -251,7 +251,21 @@ _WRITE_COUNTS = Sql("""
                          is_done = :done
     WHERE job_id = :job_id AND item_id = :item_id
 """)
-ANY_OPEN_ITEM = Sql("SELECT 1 FROM job_items WHERE job_id = :job_id AND is_done = false LIMIT 1")
+#: Whether the job has an item not done yet: asked by every answer that finishes an item.
+#: Why this shape: a plain ``... WHERE job_id = :job_id AND is_done = false LIMIT 1`` is planned on PostgreSQL
+#: as a sequential scan that stops at its first match (the planner takes open items to be spread evenly), but
+#: items are finished roughly in the order they were started, which is the order of the table, so that scan
+#: read every finished item first: its cost grew with the job's progress (the soak's falling answer rate).
+#: Here each part reads the routing index backwards, from its most recently started item (still in flight)
+#: and from its last fresh item (the last to be started); finished items, and their index entries left
+#: behind until a vacuum, lie at the other end. The ORDER BY is what makes the index the plan (it is
+#: the index's order, backwards); the set of rows asked about, and so the answer, is the same.
+_OPEN_ITEM = """SELECT 1 FROM job_items WHERE job_id = :job_id AND is_done = false AND started = {started}
+               ORDER BY priority, item_id DESC LIMIT 1"""
+ANY_OPEN_ITEM = Sql(
+    f"SELECT 1 FROM ({_OPEN_ITEM.format(started='true')}) in_flight"
+    f" UNION ALL SELECT 1 FROM ({_OPEN_ITEM.format(started='false')}) fresh LIMIT 1"
+)
 
 
 def lock_item_of_lease(db: Driver, lease_id: int) -> tuple[ItemCounts, int] | None:

@@ -67,6 +67,14 @@ def _wait_for(predicate: Any, timeout: float = 20.0) -> Any:
     raise AssertionError("condition not met in time")
 
 
+def _sign_in(page: Any, base: str, key: str) -> None:
+    """Sign the page in to the console with an admin API key, as the login form is used."""
+    page.goto(f"{base}/admin/login")
+    page.fill("input[name=api_key]", key)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/admin")
+
+
 def _label_row(factory: sessionmaker[Session], external_id: str) -> ConsolidatedLabel | None:
     from groundswell.store.tables import Item
 
@@ -93,10 +101,7 @@ def test_requester_path_in_the_browser(
     page = admin.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{server.url}/admin/login")
-    page.fill("input[name=api_key]", key)
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"{server.url}/admin")
+    _sign_in(page, server.url, key)
 
     # Upload: a preview of the rows before sending, then the import's figures.
     page.click("text=Datasets")
@@ -275,10 +280,7 @@ def test_every_chart_renders_data_marks_with_its_table(browser: Any, sqlite_url:
         page = browser.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(f"{server.url}/admin/login")
-        page.fill("input[name=api_key]", key)
-        page.keyboard.press("Enter")
-        page.wait_for_url(f"{server.url}/admin")
+        _sign_in(page, server.url, key)
         page.goto(f"{server.url}/admin/jobs/{job}")
         names = ["throughput", "label_distribution", "annotators", "confidence", "agreement", "rounds", "cost"]
         for name in names:
@@ -327,10 +329,7 @@ def test_the_job_form_sends_every_setting_it_shows(browser: Any, sqlite_url: str
     server = start_server(sqlite_url, tmp_path)
     try:
         page = browser.new_page()
-        page.goto(f"{server.url}/admin/login")
-        page.fill("input[name=api_key]", key)
-        page.keyboard.press("Enter")
-        page.wait_for_url(f"{server.url}/admin")
+        _sign_in(page, server.url, key)
         page.goto(f"{server.url}/admin/new-job?dataset=launch")
         for summary in page.locator("#job-form summary").all():
             if summary.evaluate("s => !s.parentElement.open"):
